@@ -1,0 +1,176 @@
+//! Why the program returned each verdict, and the per-CPU counters.
+//!
+//! [`Reason`] is the one list of outcomes: it indexes
+//! [`crate::maps::REASON_STATS`], decides the XDP action, and its
+//! [`Reason::name`] is the `reason` label of the metrics. Values are stable:
+//! a retired reason keeps its number and a new one takes the next.
+
+/// XDP action codes (`enum xdp_action` in `include/uapi/linux/bpf.h`).
+pub mod xdp_action {
+    /// Drop the frame.
+    pub const DROP: u32 = 1;
+    /// Hand the frame to the kernel stack.
+    pub const PASS: u32 = 2;
+    /// Send the frame back out of the interface it came in on.
+    pub const TX: u32 = 3;
+    /// Send the frame out of another interface (through the devmap).
+    pub const REDIRECT: u32 = 4;
+}
+
+macro_rules! reasons {
+    ($($(#[doc = $doc:literal])* $variant:ident = $value:literal, $name:literal, $action:ident;)*) => {
+        /// The outcome of one packet: what the program did with it and why.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Reason {
+            $($(#[doc = $doc])* $variant = $value,)*
+        }
+
+        impl Reason {
+            /// Every reason, in value order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            /// The metrics label for this reason (snake case, stable).
+            pub const fn name(self) -> &'static str {
+                match self { $(Reason::$variant => $name,)* }
+            }
+
+            /// The XDP action the program returns for this reason.
+            #[inline(always)]
+            pub const fn action(self) -> u32 {
+                match self { $(Reason::$variant => xdp_action::$action,)* }
+            }
+
+            /// The reason with this value, if any.
+            pub const fn from_u32(value: u32) -> Option<Reason> {
+                match value { $($value => Some(Reason::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Translated and sent back out of the interface it arrived on.
+    ForwardedTx = 0, "forwarded_tx", TX;
+    /// Translated and redirected to another attached interface.
+    ForwardedRedirect = 1, "forwarded_redirect", REDIRECT;
+    /// Not IPv4 (ARP, IPv6, LLDP, ...): the kernel's business.
+    PassNotIpv4 = 2, "pass_not_ipv4", PASS;
+    /// More than one VLAN tag: not parsed.
+    PassStackedVlan = 3, "pass_stacked_vlan", PASS;
+    /// An IPv4 fragment: fwd does not reassemble, the kernel gets it.
+    PassFragment = 4, "pass_fragment", PASS;
+    /// Neither TCP nor UDP (ICMP, ...).
+    PassNotTcpUdp = 5, "pass_not_tcp_udp", PASS;
+    /// Not to a VIP and not part of a tracked flow: the host's own traffic.
+    PassNoService = 6, "pass_no_service", PASS;
+    /// TCP to a VIP without SYN and without a flow: the kernel answers it.
+    PassTcpNoFlow = 7, "pass_tcp_no_flow", PASS;
+    /// TTL 1 or 0: handed over untouched so the kernel answers as a router.
+    PassTtlExpired = 8, "pass_ttl_expired", PASS;
+    /// Translated, but the next hop has no neighbour entry yet: the kernel
+    /// forwards this one and resolves the neighbour.
+    PassNoNeighbour = 9, "pass_no_neighbour", PASS;
+    /// Translated, but the route leaves through an interface fwd is not
+    /// attached to (or the FIB says the kernel must handle it).
+    PassNotAttached = 10, "pass_not_attached", PASS;
+    /// Shorter than the headers it claims (Ethernet, VLAN, IPv4, TCP, UDP).
+    DropTruncated = 11, "drop_truncated", DROP;
+    /// Invalid IPv4 header: version, IHL below 5, total length too small.
+    DropMalformedIpv4 = 12, "drop_malformed_ipv4", DROP;
+    /// A VIP whose service has no usable backend.
+    DropNoBackend = 13, "drop_no_backend", DROP;
+    /// Every SNAT port tried for a new flow was taken.
+    DropSnatExhausted = 14, "drop_snat_exhausted", DROP;
+    /// The connection table is full: new flows are refused, live flows kept.
+    DropConntrackFull = 15, "drop_conntrack_full", DROP;
+    /// No route to the destination (unreachable, blackhole, prohibit).
+    DropNoRoute = 16, "drop_no_route", DROP;
+    /// Larger than the egress MTU (fwd does not fragment).
+    DropFragNeeded = 17, "drop_frag_needed", DROP;
+    /// A map entry the loader must have written is missing (a bug).
+    DropInternal = 18, "drop_internal", DROP;
+}
+
+/// Number of reasons: the size of [`crate::maps::REASON_STATS`].
+pub const REASON_COUNT: u32 = Reason::ALL.len() as u32;
+
+/// A packet and byte counter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counter {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes. In [`crate::maps::REASON_STATS`] these are frame bytes
+    /// (Ethernet header included); in [`BackendStats`] IPv4 total length.
+    pub bytes: u64,
+}
+const _: () = assert!(core::mem::size_of::<Counter>() == 16);
+
+impl Counter {
+    /// Adds one packet of `bytes` bytes.
+    #[inline(always)]
+    pub fn add(&mut self, bytes: u64) {
+        self.packets += 1;
+        self.bytes += bytes;
+    }
+
+    /// Adds another counter (summing over CPUs).
+    pub fn merge(&mut self, other: &Counter) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Traffic of one backend (and, summed over its backends, of a service).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    /// Client -> backend packets and IPv4 bytes.
+    pub to_backend: Counter,
+    /// Backend -> client packets and IPv4 bytes.
+    pub to_client: Counter,
+    /// Flows created towards this backend.
+    pub flows_created: u64,
+    /// Reserved; zero.
+    pub reserved: u64,
+}
+const _: () = assert!(core::mem::size_of::<BackendStats>() == 48);
+
+impl BackendStats {
+    /// Adds another CPU's stats.
+    pub fn merge(&mut self, other: &BackendStats) {
+        self.to_backend.merge(&other.to_backend);
+        self.to_client.merge(&other.to_client);
+        self.flows_created += other.flows_created;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_dense_and_stable() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*r as u32, i as u32);
+            assert_eq!(Reason::from_u32(i as u32), Some(*r));
+        }
+        assert_eq!(Reason::from_u32(REASON_COUNT), None);
+        assert_eq!(Reason::DropInternal as u32, 18);
+    }
+
+    #[test]
+    fn names_match_actions() {
+        for r in Reason::ALL {
+            let prefix = r.name().split('_').next().unwrap();
+            let expected = match prefix {
+                "forwarded" => r.action() == xdp_action::TX || r.action() == xdp_action::REDIRECT,
+                "pass" => r.action() == xdp_action::PASS,
+                "drop" => r.action() == xdp_action::DROP,
+                _ => false,
+            };
+            assert!(expected, "{r:?}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Flow hashing and SNAT port candidates.
+//!
+//! The hash is deterministic (no per-boot seed): two relays with the same
+//! configuration send the same flow to the same backend, and packet tests can
+//! compute the SNAT port the datapath will choose.
+
+use crate::Flow4Key;
+
+/// Number of SNAT ports the datapath tries for a new flow before it gives up
+/// with [`crate::Reason::DropSnatExhausted`].
+pub const SNAT_PORT_TRIES: u32 = 32;
+
+/// The murmur3 32-bit finaliser: a cheap full-avalanche mix.
+#[inline(always)]
+pub const fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
+}
+
+/// Hash of a packet tuple as it arrives (raw, network-order fields).
+#[inline(always)]
+pub const fn flow_hash4(key: &Flow4Key) -> u32 {
+    let mut h = 0x6677_6400u32;
+    h = fmix32(h ^ key.src_addr);
+    h = fmix32(h ^ key.dst_addr);
+    h = fmix32(h ^ (((key.src_port as u32) << 16) | key.dst_port as u32));
+    fmix32(h ^ key.proto as u32)
+}
+
+/// The `attempt`-th SNAT port (host order) to try for a flow of hash `hash`,
+/// in a range of `count` ports starting at `min`. Consecutive attempts probe
+/// consecutive ports from a start spread by the hash. `count` must be > 0.
+#[inline(always)]
+pub const fn snat_port_candidate(hash: u32, attempt: u32, min: u16, count: u32) -> u16 {
+    let start = fmix32(hash ^ 0x9e37_79b9);
+    let offset = (start % count + attempt) % count;
+    (min as u32 + offset) as u16
+}
+
+/// The backend slot of a flow of hash `hash` in a service of `count`
+/// backends. `count` must be > 0.
+#[inline(always)]
+pub const fn backend_slot(hash: u32, count: u32) -> u32 {
+    hash % count
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::Ipv4Addr;
+
+    use super::*;
+
+    #[test]
+    fn candidates_stay_in_range_and_cover_it() {
+        let (min, count) = (20_000u16, 37u32);
+        let mut seen = [false; 37];
+        for attempt in 0..count {
+            let p = snat_port_candidate(0xabcdef, attempt, min, count);
+            assert!((min..min + count as u16).contains(&p));
+            seen[(p - min) as usize] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn full_u16_range_does_not_overflow() {
+        for attempt in 0..SNAT_PORT_TRIES {
+            let p = snat_port_candidate(u32::MAX, attempt, 1, 65_535);
+            assert!(p >= 1);
+        }
+        assert_eq!(snat_port_candidate(0, 0, 65_535, 1), 65_535);
+    }
+
+    #[test]
+    fn hash_spreads_over_backends() {
+        let mut buckets = [0u32; 4];
+        for p in 0..4000u16 {
+            let k = Flow4Key::new(Ipv4Addr::new(198, 18, 0, 1), 10_000 + p, Ipv4Addr::new(198, 18, 1, 1), 80, 6);
+            buckets[backend_slot(flow_hash4(&k), 4) as usize] += 1;
+        }
+        for b in buckets {
+            assert!((850..1150).contains(&b), "{buckets:?}");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Builds the XDP program (`fwd-ebpf`) for the BPF target with aya-build, so
+//! `fwd` embeds the object it was built with. Needs the nightly toolchain with
+//! `rust-src` and `bpf-linker` on PATH: `cargo xtask build` installs both.
+
+use anyhow::{anyhow, Context as _};
+use aya_build::{Package, Toolchain};
+
+fn main() -> anyhow::Result<()> {
+    let ebpf = Package {
+        name: "fwd-ebpf",
+        root_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../fwd-ebpf"),
+        ..Default::default()
+    };
+    aya_build::build_ebpf([ebpf], Toolchain::default())
+        .map_err(|e| anyhow!("{e:#}"))
+        .context("building the eBPF program (run `cargo xtask build` to install the toolchain)")
+}
