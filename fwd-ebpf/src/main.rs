@@ -1,11 +1,56 @@
+//! The fwd XDP program: full NAT of IPv4 TCP and UDP from VIPs to backends.
+//!
+//! Stages, each returning `Result<_, Reason>` so any step can end processing
+//! with its own counted reason: parse -> lookup -> route -> conntrack ->
+//! rewrite (the only writer of the packet) -> redirect. The route is looked
+//! up before conntrack so a packet with no route creates no flow.
 #![no_std]
 #![no_main]
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+mod access;
+mod conntrack;
+mod lookup;
+mod maps;
+mod parse;
+mod redirect;
+mod rewrite;
+mod route;
+mod stats;
 
+use aya_ebpf::{macros::xdp, programs::XdpContext};
+use fwd_common::Reason;
+
+use crate::{access::frame_len, lookup::Target};
+
+/// Entry point: runs the stages, counts the outcome, returns its action.
 #[xdp]
-pub fn fwd_xdp(_ctx: XdpContext) -> u32 {
-    xdp_action::XDP_PASS
+pub fn fwd_xdp(ctx: XdpContext) -> u32 {
+    let reason = match try_fwd(&ctx) {
+        Ok(reason) | Err(reason) => reason,
+    };
+    stats::count_reason(reason, frame_len(&ctx));
+    reason.action()
+}
+
+#[inline(always)]
+fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
+    let pkt = parse::parse(ctx)?;
+    let target = lookup::lookup(&pkt)?;
+    if pkt.ttl <= 1 {
+        return Err(Reason::PassTtlExpired);
+    }
+    let (src, dst, src_port, dst_port) = match &target {
+        // SAFETY: from a CT4 lookup in this run.
+        Target::Flow(flow) => unsafe {
+            let f = &**flow;
+            (f.nat_src_addr, f.nat_dst_addr, f.nat_src_port, f.nat_dst_port)
+        },
+        Target::New(new) => (new.backend.snat_addr, new.backend.addr, 0, new.backend_port),
+    };
+    let egress = route::route(ctx, &pkt, src, dst, src_port, dst_port)?;
+    let nat = conntrack::commit(&pkt, target)?;
+    rewrite::rewrite(ctx, &pkt, &nat, &egress)?;
+    Ok(redirect::send(&egress))
 }
 
 #[cfg(not(test))]

@@ -1,0 +1,182 @@
+//! Stage 4: conntrack. Refreshes the half of a tracked flow in place, or
+//! creates both halves of a new flow and claims its SNAT port. Writes maps,
+//! never the packet. See `fwd_common::flow` for the design.
+
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
+use fwd_common::{
+    flow::{tcp_flags, DIR_FORWARD, DIR_REPLY},
+    hash::{snat_port_candidate, SNAT_PORT_TRIES},
+    Flow4, Flow4Key, Reason, IPPROTO_TCP,
+};
+
+use crate::{
+    lookup::{NewFlow, Target},
+    maps::{CT4, RELAY_CONFIG},
+    parse::Packet,
+    stats::count_backend,
+};
+
+/// `EEXIST` as returned (negated) by map updates.
+const EEXIST: i32 = 17;
+
+/// The addresses and ports a packet leaves with (network order).
+pub struct Nat {
+    /// New source address.
+    pub src_addr: u32,
+    /// New destination address.
+    pub dst_addr: u32,
+    /// New source port.
+    pub src_port: u16,
+    /// New destination port.
+    pub dst_port: u16,
+}
+
+impl Nat {
+    #[inline(always)]
+    fn of(flow: &Flow4) -> Nat {
+        Nat {
+            src_addr: flow.nat_src_addr,
+            dst_addr: flow.nat_dst_addr,
+            src_port: flow.nat_src_port,
+            dst_port: flow.nat_dst_port,
+        }
+    }
+}
+
+/// Records the packet in its flow (creating the flow if new) and returns the
+/// translation to apply.
+#[inline(always)]
+pub fn commit(pkt: &Packet, target: Target) -> Result<Nat, Reason> {
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    match target {
+        Target::Flow(flow) => Ok(refresh(pkt, flow, now)),
+        Target::New(new) => create(pkt, &new, now),
+    }
+}
+
+/// Refreshes a tracked half in place: timestamp, counters, TCP flags.
+///
+/// A direction of a flow is normally handled by one CPU at a time (RSS hashes
+/// the tuple to one queue), so these plain writes do not race in practice; if
+/// two CPUs ever do update one half at once, a packet count may be lost,
+/// which is tolerable for statistics and harmless for expiry.
+#[inline(always)]
+fn refresh(pkt: &Packet, flow: *mut Flow4, now: u64) -> Nat {
+    // SAFETY: the pointer comes from a CT4 lookup in this run. The loader may
+    // delete the entry concurrently only when it has been idle for a whole
+    // timeout; the write then lands in a freed (or reused) preallocated
+    // element, which costs at most one counted packet.
+    let f = unsafe { &mut *flow };
+    f.last_seen_ns = now;
+    f.packets += 1;
+    f.bytes += pkt.ip_len as u64;
+    let mut new_flow = false;
+    if pkt.key.proto == IPPROTO_TCP {
+        let closing = f.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
+        let syn_only = pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        if f.direction == DIR_FORWARD && closing && syn_only {
+            // The client reuses a closed tuple: a new connection over the same
+            // translation. Both halves start over from SYN.
+            f.tcp_flags = pkt.tcp_flags;
+            f.created_ns = now;
+            if let Some(reply) = CT4.get_ptr_mut(f.other_key(IPPROTO_TCP)) {
+                // SAFETY: as above, from a lookup in this run.
+                unsafe { (*reply).tcp_flags = 0 };
+            }
+            new_flow = true;
+        } else if f.tcp_flags | pkt.tcp_flags != f.tcp_flags {
+            f.tcp_flags |= pkt.tcp_flags;
+        }
+    }
+    count_backend(f.backend_id, f.direction, pkt.ip_len, new_flow);
+    Nat::of(f)
+}
+
+/// Creates both halves of a new flow.
+///
+/// The reply half is inserted first with `BPF_NOEXIST`: its key contains the
+/// SNAT port, so a successful insert is the atomic claim of that port for
+/// this (backend, SNAT address, protocol). Then the forward half; if that
+/// fails the reply half is removed again, so a flow exists whole or not at
+/// all. If another CPU created the same flow in between (two packets of one
+/// new flow on two CPUs), its flow is used.
+#[inline(always)]
+fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
+    let config = RELAY_CONFIG.get(0).ok_or(Reason::DropInternal)?;
+    let port_count = config.snat_port_count();
+    if port_count == 0 {
+        return Err(Reason::DropInternal);
+    }
+    let key = &pkt.key;
+    let tcp_flags = if key.proto == IPPROTO_TCP { pkt.tcp_flags } else { 0 };
+    let reply = Flow4 {
+        nat_src_addr: key.dst_addr,
+        nat_dst_addr: key.src_addr,
+        nat_src_port: key.dst_port,
+        nat_dst_port: key.src_port,
+        backend_id: new.backend_id,
+        created_ns: now,
+        last_seen_ns: now,
+        packets: 0,
+        bytes: 0,
+        direction: DIR_REPLY,
+        tcp_flags: 0,
+        pad: 0,
+        service_id: new.service_id,
+    };
+    let mut reply_key = Flow4Key {
+        src_addr: new.backend.addr,
+        dst_addr: new.backend.snat_addr,
+        src_port: new.backend_port,
+        dst_port: 0,
+        proto: key.proto,
+        pad: [0; 3],
+    };
+    let mut claimed = false;
+    for attempt in 0..SNAT_PORT_TRIES {
+        reply_key.dst_port = snat_port_candidate(new.hash, attempt, config.snat_port_min, port_count).to_be();
+        match CT4.insert(&reply_key, &reply, BPF_NOEXIST as u64) {
+            Ok(()) => {
+                claimed = true;
+                break;
+            }
+            Err(e) if e == -EEXIST => continue,
+            Err(_) => return Err(Reason::DropConntrackFull),
+        }
+    }
+    if !claimed {
+        return Err(Reason::DropSnatExhausted);
+    }
+    let forward = Flow4 {
+        nat_src_addr: new.backend.snat_addr,
+        nat_dst_addr: new.backend.addr,
+        nat_src_port: reply_key.dst_port,
+        nat_dst_port: new.backend_port,
+        backend_id: new.backend_id,
+        created_ns: now,
+        last_seen_ns: now,
+        packets: 1,
+        bytes: pkt.ip_len as u64,
+        direction: DIR_FORWARD,
+        tcp_flags,
+        pad: 0,
+        service_id: new.service_id,
+    };
+    match CT4.insert(key, &forward, BPF_NOEXIST as u64) {
+        Ok(()) => {
+            count_backend(new.backend_id, DIR_FORWARD, pkt.ip_len, true);
+            Ok(Nat::of(&forward))
+        }
+        Err(e) => {
+            let _ = CT4.remove(&reply_key);
+            if e == -EEXIST {
+                // Lost the race against another CPU: use its flow.
+                let flow = CT4.get_ptr_mut(key).ok_or(Reason::DropConntrackFull)?;
+                Ok(refresh(pkt, flow, now))
+            } else {
+                Err(Reason::DropConntrackFull)
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Stage 2: lookup. Finds the flow a packet belongs to, or the service and
+//! backend a new flow goes to. Never writes.
+
+use fwd_common::{
+    flow::tcp_flags,
+    hash::{backend_slot, flow_hash4},
+    service::backend_slot_index,
+    Backend4, Flow4, Reason, Service4Key, IPPROTO_TCP,
+};
+
+use crate::{
+    maps::{BACKENDS4, BACKEND_SLOTS, CT4, SERVICES4},
+    parse::Packet,
+};
+
+/// What a packet belongs to.
+pub enum Target {
+    /// A tracked flow: the half of [`crate::maps::CT4`] matching the packet.
+    Flow(*mut Flow4),
+    /// The first packet of a flow to `backend`.
+    New(NewFlow),
+}
+
+/// A flow to create.
+pub struct NewFlow {
+    /// Hash of the packet tuple (backend slot and SNAT port candidates).
+    pub hash: u32,
+    /// The service the VIP belongs to.
+    pub service_id: u32,
+    /// The chosen backend's id.
+    pub backend_id: u32,
+    /// The chosen backend.
+    pub backend: Backend4,
+    /// Destination port towards the backend (network order).
+    pub backend_port: u16,
+}
+
+/// Finds the flow of `pkt`, or the backend for a new one.
+#[inline(always)]
+pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
+    if let Some(flow) = CT4.get_ptr_mut(&pkt.key) {
+        return Ok(Target::Flow(flow));
+    }
+    let key = &pkt.key;
+    let mut skey = Service4Key { addr: key.dst_addr, port: key.dst_port, proto: key.proto, pad: 0 };
+    // SAFETY: service entries are written whole by the loader; a value read
+    // during an update is either the old or the new service (both valid).
+    let service = match unsafe { SERVICES4.get(&skey) } {
+        Some(s) => *s,
+        None => {
+            skey.port = 0;
+            match unsafe { SERVICES4.get(&skey) } {
+                Some(s) => *s,
+                None => return Err(Reason::PassNoService),
+            }
+        }
+    };
+    // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
+    // the kernel's to answer (it resets unknown connections).
+    if key.proto == IPPROTO_TCP
+        && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN) != tcp_flags::SYN
+    {
+        return Err(Reason::PassTcpNoFlow);
+    }
+    if service.backend_count == 0 {
+        return Err(Reason::DropNoBackend);
+    }
+    let hash = flow_hash4(key);
+    let slot = backend_slot(hash, service.backend_count);
+    let backend_id = *BACKEND_SLOTS.get(backend_slot_index(service.id, slot)).ok_or(Reason::DropInternal)?;
+    let backend = *BACKENDS4.get(backend_id).ok_or(Reason::DropInternal)?;
+    if backend.addr == 0 {
+        return Err(Reason::DropNoBackend);
+    }
+    let backend_port = if backend.port == 0 { key.dst_port } else { backend.port };
+    Ok(Target::New(NewFlow { hash, service_id: service.id, backend_id, backend, backend_port }))
+}

@@ -1,0 +1,115 @@
+//! Stage 1: parse. Reads Ethernet (one optional 802.1Q/802.1ad tag), IPv4
+//! (honouring IHL, options allowed) and the TCP or UDP ports. Never writes.
+
+use aya_ebpf::programs::XdpContext;
+use fwd_common::{Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
+use network_types::{
+    eth::{EthHdr, EtherType},
+    ip::Ipv4Hdr,
+    tcp::TcpHdr,
+    udp::UdpHdr,
+};
+
+use crate::access::ptr_at;
+
+/// Length of one VLAN tag (TCI + inner EtherType).
+const VLAN_LEN: usize = 4;
+/// Offset of the flags byte in the TCP header.
+const TCP_FLAGS_OFFSET: usize = 13;
+
+/// What the later stages need to know about a packet.
+pub struct Packet {
+    /// Offset of the IPv4 header in the frame.
+    pub l3_off: usize,
+    /// Offset of the TCP/UDP header in the frame.
+    pub l4_off: usize,
+    /// The tuple as it arrived (network order).
+    pub key: Flow4Key,
+    /// IPv4 TTL.
+    pub ttl: u8,
+    /// IPv4 TOS (for the route lookup).
+    pub tos: u8,
+    /// TCP flags (0 for UDP).
+    pub tcp_flags: u8,
+    /// IPv4 total length, host order.
+    pub ip_len: u16,
+}
+
+/// Parses the frame, or says why the program will not handle it.
+#[inline(always)]
+pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
+    let eth: *const EthHdr = ptr_at(ctx, 0)?;
+    // SAFETY: ptr_at checked that the header is inside the packet.
+    let mut ether_type = unsafe { (*eth).ether_type };
+    let mut l3_off = EthHdr::LEN;
+    if ether_type == EtherType::Ieee8021q as u16 || ether_type == EtherType::Ieee8021ad as u16 {
+        // The inner EtherType follows the 2-byte TCI.
+        let inner: *const [u8; 2] = ptr_at(ctx, EthHdr::LEN + 2)?;
+        // SAFETY: checked by ptr_at.
+        ether_type = u16::from_ne_bytes(unsafe { *inner });
+        l3_off += VLAN_LEN;
+        if ether_type == EtherType::Ieee8021q as u16 || ether_type == EtherType::Ieee8021ad as u16 {
+            return Err(Reason::PassStackedVlan);
+        }
+    }
+    if ether_type != EtherType::Ipv4 as u16 {
+        return Err(Reason::PassNotIpv4);
+    }
+
+    let ip: *const Ipv4Hdr = ptr_at(ctx, l3_off)?;
+    // SAFETY: checked by ptr_at.
+    let ip = unsafe { &*ip };
+    if ip.vihl >> 4 != 4 {
+        return Err(Reason::DropMalformedIpv4);
+    }
+    let ihl = ((ip.vihl & 0x0f) as usize) * 4;
+    if ihl < Ipv4Hdr::LEN {
+        return Err(Reason::DropMalformedIpv4);
+    }
+    let ip_len = u16::from_be_bytes(ip.tot_len);
+    if (ip_len as usize) < ihl {
+        return Err(Reason::DropMalformedIpv4);
+    }
+    if ctx.data() + l3_off + ip_len as usize > ctx.data_end() {
+        return Err(Reason::DropTruncated);
+    }
+    // More-fragments flag or a fragment offset: not reassembled here.
+    if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
+        return Err(Reason::PassFragment);
+    }
+    let proto = ip.proto as u8;
+    let l4_off = l3_off + ihl;
+    let (src_port, dst_port, tcp_flags, l4_len) = match proto {
+        IPPROTO_TCP => {
+            let tcp: *const TcpHdr = ptr_at(ctx, l4_off)?;
+            // SAFETY: ptr_at checked the whole 20-byte header, which holds
+            // the flags byte.
+            unsafe { ((*tcp).source, (*tcp).dest, *tcp.cast::<u8>().add(TCP_FLAGS_OFFSET), TcpHdr::LEN) }
+        }
+        IPPROTO_UDP => {
+            let udp: *const UdpHdr = ptr_at(ctx, l4_off)?;
+            // SAFETY: checked by ptr_at.
+            unsafe { ((*udp).src, (*udp).dst, 0, UdpHdr::LEN) }
+        }
+        _ => return Err(Reason::PassNotTcpUdp),
+    };
+    if (ip_len as usize) < ihl + l4_len {
+        return Err(Reason::DropTruncated);
+    }
+    Ok(Packet {
+        l3_off,
+        l4_off,
+        key: Flow4Key {
+            src_addr: u32::from_ne_bytes(ip.src_addr),
+            dst_addr: u32::from_ne_bytes(ip.dst_addr),
+            src_port: u16::from_ne_bytes(src_port),
+            dst_port: u16::from_ne_bytes(dst_port),
+            proto,
+            pad: [0; 3],
+        },
+        ttl: ip.ttl,
+        tos: ip.tos,
+        tcp_flags,
+        ip_len,
+    })
+}

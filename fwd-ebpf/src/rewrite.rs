@@ -1,0 +1,73 @@
+//! Stage 5: rewrite, the only code that writes the packet. Translates
+//! addresses and ports, updates the IPv4 and TCP/UDP checksums incrementally
+//! (RFC 1624; a zero UDP checksum stays zero), and, when the program sends
+//! the packet itself, decrements the TTL and sets the Ethernet addresses.
+//! The payload is never touched.
+
+use fwd_common::{csum::CsumDiff, Reason, IPPROTO_TCP};
+use network_types::{eth::EthHdr, ip::Ipv4Hdr, tcp::TcpHdr, udp::UdpHdr};
+
+use aya_ebpf::programs::XdpContext;
+
+use crate::{access::ptr_at_mut, conntrack::Nat, parse::Packet, route::Egress};
+
+/// Offset of the (TTL, protocol) 16-bit word in the IPv4 header.
+const TTL_WORD_OFFSET: usize = 8;
+
+/// Writes the translation `nat` into the packet, for leaving by `egress`.
+#[inline(always)]
+pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Result<(), Reason> {
+    let (macs, forwarded_here) = match egress {
+        Egress::Tx { smac, dmac } | Egress::Redirect { smac, dmac, .. } => (Some((*smac, *dmac)), true),
+        // The kernel forwards it and decrements the TTL itself.
+        Egress::Kernel(_) => (None, false),
+    };
+    if let Some((smac, dmac)) = macs {
+        let eth: *mut EthHdr = ptr_at_mut(ctx, 0)?;
+        // SAFETY: checked by ptr_at_mut.
+        unsafe {
+            (*eth).src_addr = smac;
+            (*eth).dst_addr = dmac;
+        }
+    }
+
+    let key = &pkt.key;
+    let addrs = CsumDiff::new().u32(key.src_addr, nat.src_addr).u32(key.dst_addr, nat.dst_addr);
+    let ports = CsumDiff::new().u16(key.src_port, nat.src_port).u16(key.dst_port, nat.dst_port);
+
+    let ip: *mut Ipv4Hdr = ptr_at_mut(ctx, pkt.l3_off)?;
+    let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, pkt.l3_off + TTL_WORD_OFFSET)?;
+    // SAFETY: both checked by ptr_at_mut; they overlap only at the TTL byte,
+    // which is written through `ip` after the word is read.
+    unsafe {
+        let mut ip_diff = addrs;
+        if forwarded_here {
+            let old = u16::from_ne_bytes(*ttl_word);
+            (*ip).ttl = pkt.ttl - 1;
+            ip_diff = ip_diff.u16(old, u16::from_ne_bytes(*ttl_word));
+        }
+        (*ip).src_addr = nat.src_addr.to_ne_bytes();
+        (*ip).dst_addr = nat.dst_addr.to_ne_bytes();
+        (*ip).check = ip_diff.apply(u16::from_ne_bytes((*ip).check)).to_ne_bytes();
+    }
+
+    let l4 = addrs.merge(ports);
+    if key.proto == IPPROTO_TCP {
+        let tcp: *mut TcpHdr = ptr_at_mut(ctx, pkt.l4_off)?;
+        // SAFETY: checked by ptr_at_mut.
+        unsafe {
+            (*tcp).source = nat.src_port.to_ne_bytes();
+            (*tcp).dest = nat.dst_port.to_ne_bytes();
+            (*tcp).check = l4.apply(u16::from_ne_bytes((*tcp).check)).to_ne_bytes();
+        }
+    } else {
+        let udp: *mut UdpHdr = ptr_at_mut(ctx, pkt.l4_off)?;
+        // SAFETY: checked by ptr_at_mut.
+        unsafe {
+            (*udp).src = nat.src_port.to_ne_bytes();
+            (*udp).dst = nat.dst_port.to_ne_bytes();
+            (*udp).check = l4.apply_udp(u16::from_ne_bytes((*udp).check)).to_ne_bytes();
+        }
+    }
+    Ok(())
+}

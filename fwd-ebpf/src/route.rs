@@ -1,0 +1,86 @@
+//! Stage 3: route. Asks the kernel's FIB where the translated packet goes
+//! (`bpf_fib_lookup`, with neighbour resolution and the egress MTU check),
+//! before anything is written. Never writes the packet.
+
+use core::mem::size_of;
+
+use aya_ebpf::{
+    bindings::{bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_BLACKHOLE, BPF_FIB_LKUP_RET_FRAG_NEEDED,
+        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_PROHIBIT, BPF_FIB_LKUP_RET_SUCCESS,
+        BPF_FIB_LKUP_RET_UNREACHABLE},
+    helpers::bpf_fib_lookup,
+    programs::XdpContext,
+    EbpfContext as _,
+};
+use fwd_common::Reason;
+
+use crate::{maps::DEVMAP, parse::Packet};
+
+/// `AF_INET`.
+const AF_INET: u8 = 2;
+
+/// Where a translated packet leaves.
+pub enum Egress {
+    /// Back out of the interface it came in on.
+    Tx {
+        /// MAC of the egress interface.
+        smac: [u8; 6],
+        /// MAC of the next hop.
+        dmac: [u8; 6],
+    },
+    /// Out of another attached interface.
+    Redirect {
+        /// Egress ifindex (a key of `DEVMAP`).
+        ifindex: u32,
+        /// MAC of the egress interface.
+        smac: [u8; 6],
+        /// MAC of the next hop.
+        dmac: [u8; 6],
+    },
+    /// Translated, then handed to the kernel, which routes it: no neighbour
+    /// entry yet (the kernel resolves it), or an egress fwd is not attached to.
+    Kernel(Reason),
+}
+
+/// Looks up the route of a packet translated to `src -> dst`.
+#[inline(always)]
+pub fn route(ctx: &XdpContext, pkt: &Packet, src: u32, dst: u32, src_port: u16, dst_port: u16) -> Result<Egress, Reason> {
+    // SAFETY: an all-zero bpf_fib_lookup is a valid input struct.
+    let mut params: FibParams = unsafe { core::mem::zeroed() };
+    params.family = AF_INET;
+    params.l4_protocol = pkt.key.proto;
+    params.sport = src_port;
+    params.dport = dst_port;
+    params.__bindgen_anon_1.tot_len = pkt.ip_len;
+    params.ifindex = ctx.ingress_ifindex() as u32;
+    params.__bindgen_anon_2.tos = pkt.tos;
+    params.__bindgen_anon_3.ipv4_src = src;
+    params.__bindgen_anon_4.ipv4_dst = dst;
+    // SAFETY: params is a valid, writable bpf_fib_lookup of the size given.
+    let rc = unsafe {
+        bpf_fib_lookup(ctx.as_ptr(), &mut params as *mut FibParams, size_of::<FibParams>() as i32, 0)
+    };
+    let rc = rc as u32;
+    if rc == BPF_FIB_LKUP_RET_SUCCESS {
+        let ingress = ctx.ingress_ifindex() as u32;
+        if params.ifindex == ingress {
+            return Ok(Egress::Tx { smac: params.smac, dmac: params.dmac });
+        }
+        if DEVMAP.get_ifindex(params.ifindex).is_some() {
+            return Ok(Egress::Redirect { ifindex: params.ifindex, smac: params.smac, dmac: params.dmac });
+        }
+        return Ok(Egress::Kernel(Reason::PassNotAttached));
+    }
+    if rc == BPF_FIB_LKUP_RET_NO_NEIGH {
+        return Ok(Egress::Kernel(Reason::PassNoNeighbour));
+    }
+    if rc == BPF_FIB_LKUP_RET_BLACKHOLE || rc == BPF_FIB_LKUP_RET_UNREACHABLE || rc == BPF_FIB_LKUP_RET_PROHIBIT {
+        return Err(Reason::DropNoRoute);
+    }
+    if rc == BPF_FIB_LKUP_RET_FRAG_NEEDED {
+        return Err(Reason::DropFragNeeded);
+    }
+    // Not forwarded (a local destination), forwarding disabled, lightweight
+    // tunnels: the kernel decides.
+    Ok(Egress::Kernel(Reason::PassNotAttached))
+}
