@@ -30,7 +30,8 @@ impl CsumDiff {
     /// Records that the 32-bit value `old` (two words) becomes `new`.
     #[inline(always)]
     pub const fn u32(self, old: u32, new: u32) -> Self {
-        self.u16(old as u16, new as u16).u16((old >> 16) as u16, (new >> 16) as u16)
+        self.u16(old as u16, new as u16)
+            .u16((old >> 16) as u16, (new >> 16) as u16)
     }
 
     /// Adds the changes recorded in `other`.
@@ -77,7 +78,11 @@ mod tests {
     fn full(data: &[u8]) -> u16 {
         let mut sum = 0u64;
         for c in data.chunks(2) {
-            let w = if c.len() == 2 { [c[0], c[1]] } else { [c[0], 0] };
+            let w = if c.len() == 2 {
+                [c[0], c[1]]
+            } else {
+                [c[0], 0]
+            };
             sum += u16::from_ne_bytes(w) as u64;
         }
         !fold(sum)

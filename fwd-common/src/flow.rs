@@ -62,7 +62,13 @@ const _: () = assert!(core::mem::size_of::<Flow4Key>() == 16);
 
 impl Flow4Key {
     /// A key from host-order values.
-    pub const fn new(src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_port: u16, proto: u8) -> Self {
+    pub const fn new(
+        src: Ipv4Addr,
+        src_port: u16,
+        dst: Ipv4Addr,
+        dst_port: u16,
+        proto: u8,
+    ) -> Self {
         Self {
             src_addr: addr4(src),
             dst_addr: addr4(dst),
@@ -178,7 +184,10 @@ mod tests {
             ..Default::default()
         };
         let rev_key = fwd.other_key(IPPROTO_TCP);
-        assert_eq!(rev_key, Flow4Key::new(backend, 8080, snat, 20000, IPPROTO_TCP));
+        assert_eq!(
+            rev_key,
+            Flow4Key::new(backend, 8080, snat, 20000, IPPROTO_TCP)
+        );
         let rev = Flow4 {
             nat_src_addr: addr4(vip),
             nat_dst_addr: addr4(client),
@@ -194,8 +203,14 @@ mod tests {
         use tcp_flags::*;
         assert_eq!(flow_state(17, 0, 0), FlowState::Udp);
         assert_eq!(flow_state(IPPROTO_TCP, SYN, 0), FlowState::TcpOpening);
-        assert_eq!(flow_state(IPPROTO_TCP, SYN | ACK, SYN | ACK), FlowState::TcpEstablished);
-        assert_eq!(flow_state(IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK), FlowState::TcpClosing);
+        assert_eq!(
+            flow_state(IPPROTO_TCP, SYN | ACK, SYN | ACK),
+            FlowState::TcpEstablished
+        );
+        assert_eq!(
+            flow_state(IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK),
+            FlowState::TcpClosing
+        );
         assert_eq!(flow_state(IPPROTO_TCP, SYN, RST), FlowState::TcpClosing);
     }
 }

@@ -79,7 +79,13 @@ mod tests {
     fn hash_spreads_over_backends() {
         let mut buckets = [0u32; 4];
         for p in 0..4000u16 {
-            let k = Flow4Key::new(Ipv4Addr::new(198, 18, 0, 1), 10_000 + p, Ipv4Addr::new(198, 18, 1, 1), 80, 6);
+            let k = Flow4Key::new(
+                Ipv4Addr::new(198, 18, 0, 1),
+                10_000 + p,
+                Ipv4Addr::new(198, 18, 1, 1),
+                80,
+                6,
+            );
             buckets[backend_slot(flow_hash4(&k), 4) as usize] += 1;
         }
         for b in buckets {

@@ -25,7 +25,12 @@ const _: () = assert!(core::mem::size_of::<Service4Key>() == 8);
 impl Service4Key {
     /// A key from host-order values (`port` 0: whole address).
     pub const fn new(addr: Ipv4Addr, port_host: u16, proto: u8) -> Self {
-        Self { addr: addr4(addr), port: port(port_host), proto, pad: 0 }
+        Self {
+            addr: addr4(addr),
+            port: port(port_host),
+            proto,
+            pad: 0,
+        }
     }
 }
 

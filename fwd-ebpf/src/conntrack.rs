@@ -109,7 +109,11 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
         return Err(Reason::DropInternal);
     }
     let key = &pkt.key;
-    let tcp_flags = if key.proto == IPPROTO_TCP { pkt.tcp_flags } else { 0 };
+    let tcp_flags = if key.proto == IPPROTO_TCP {
+        pkt.tcp_flags
+    } else {
+        0
+    };
     let reply = Flow4 {
         nat_src_addr: key.dst_addr,
         nat_dst_addr: key.src_addr,
@@ -135,8 +139,9 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
     };
     let mut claimed = false;
     for attempt in 0..SNAT_PORT_TRIES {
-        reply_key.dst_port = snat_port_candidate(new.hash, attempt, config.snat_port_min, port_count).to_be();
-        match CT4.insert(&reply_key, &reply, BPF_NOEXIST as u64) {
+        reply_key.dst_port =
+            snat_port_candidate(new.hash, attempt, config.snat_port_min, port_count).to_be();
+        match CT4.insert(reply_key, reply, BPF_NOEXIST as u64) {
             Ok(()) => {
                 claimed = true;
                 break;
@@ -163,13 +168,13 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
         pad: 0,
         service_id: new.service_id,
     };
-    match CT4.insert(key, &forward, BPF_NOEXIST as u64) {
+    match CT4.insert(key, forward, BPF_NOEXIST as u64) {
         Ok(()) => {
             count_backend(new.backend_id, DIR_FORWARD, pkt.ip_len, true);
             Ok(Nat::of(&forward))
         }
         Err(e) => {
-            let _ = CT4.remove(&reply_key);
+            let _ = CT4.remove(reply_key);
             if e == -EEXIST {
                 // Lost the race against another CPU: use its flow.
                 let flow = CT4.get_ptr_mut(key).ok_or(Reason::DropConntrackFull)?;

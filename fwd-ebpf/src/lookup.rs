@@ -38,18 +38,23 @@ pub struct NewFlow {
 /// Finds the flow of `pkt`, or the backend for a new one.
 #[inline(always)]
 pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
-    if let Some(flow) = CT4.get_ptr_mut(&pkt.key) {
+    if let Some(flow) = CT4.get_ptr_mut(pkt.key) {
         return Ok(Target::Flow(flow));
     }
     let key = &pkt.key;
-    let mut skey = Service4Key { addr: key.dst_addr, port: key.dst_port, proto: key.proto, pad: 0 };
+    let mut skey = Service4Key {
+        addr: key.dst_addr,
+        port: key.dst_port,
+        proto: key.proto,
+        pad: 0,
+    };
     // SAFETY: service entries are written whole by the loader; a value read
     // during an update is either the old or the new service (both valid).
-    let service = match unsafe { SERVICES4.get(&skey) } {
+    let service = match unsafe { SERVICES4.get(skey) } {
         Some(s) => *s,
         None => {
             skey.port = 0;
-            match unsafe { SERVICES4.get(&skey) } {
+            match unsafe { SERVICES4.get(skey) } {
                 Some(s) => *s,
                 None => return Err(Reason::PassNoService),
             }
@@ -58,7 +63,8 @@ pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
     // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
     // the kernel's to answer (it resets unknown connections).
     if key.proto == IPPROTO_TCP
-        && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN) != tcp_flags::SYN
+        && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN)
+            != tcp_flags::SYN
     {
         return Err(Reason::PassTcpNoFlow);
     }
@@ -67,11 +73,23 @@ pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
     }
     let hash = flow_hash4(key);
     let slot = backend_slot(hash, service.backend_count);
-    let backend_id = *BACKEND_SLOTS.get(backend_slot_index(service.id, slot)).ok_or(Reason::DropInternal)?;
+    let backend_id = *BACKEND_SLOTS
+        .get(backend_slot_index(service.id, slot))
+        .ok_or(Reason::DropInternal)?;
     let backend = *BACKENDS4.get(backend_id).ok_or(Reason::DropInternal)?;
     if backend.addr == 0 {
         return Err(Reason::DropNoBackend);
     }
-    let backend_port = if backend.port == 0 { key.dst_port } else { backend.port };
-    Ok(Target::New(NewFlow { hash, service_id: service.id, backend_id, backend, backend_port }))
+    let backend_port = if backend.port == 0 {
+        key.dst_port
+    } else {
+        backend.port
+    };
+    Ok(Target::New(NewFlow {
+        hash,
+        service_id: service.id,
+        backend_id,
+        backend,
+        backend_port,
+    }))
 }

@@ -43,7 +43,12 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
         // SAFETY: from a CT4 lookup in this run.
         Target::Flow(flow) => unsafe {
             let f = &**flow;
-            (f.nat_src_addr, f.nat_dst_addr, f.nat_src_port, f.nat_dst_port)
+            (
+                f.nat_src_addr,
+                f.nat_dst_addr,
+                f.nat_src_port,
+                f.nat_dst_port,
+            )
         },
         Target::New(new) => (new.backend.snat_addr, new.backend.addr, 0, new.backend_port),
     };

@@ -7,13 +7,17 @@ use aya_ebpf::{
 };
 use fwd_common::{
     counters::REASON_COUNT,
-    maps::{DEFAULT_CT_ENTRIES, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_INTERFACES, MAX_SERVICES, MAX_SERVICE_KEYS},
+    maps::{
+        DEFAULT_CT_ENTRIES, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_INTERFACES, MAX_SERVICES,
+        MAX_SERVICE_KEYS,
+    },
     Backend4, BackendStats, Counter, Flow4, Flow4Key, RelayConfig, Service4, Service4Key,
 };
 
 /// IPv4 VIPs (address, port or 0, protocol). Written by the loader.
 #[map(name = "SERVICES4")]
-pub static SERVICES4: HashMap<Service4Key, Service4> = HashMap::with_max_entries(MAX_SERVICE_KEYS, 0);
+pub static SERVICES4: HashMap<Service4Key, Service4> =
+    HashMap::with_max_entries(MAX_SERVICE_KEYS, 0);
 
 /// Backends by id. Written by the loader.
 #[map(name = "BACKENDS4")]
@@ -21,7 +25,8 @@ pub static BACKENDS4: Array<Backend4> = Array::with_max_entries(MAX_BACKENDS, 0)
 
 /// Backend ids by (service id, slot). Written by the loader.
 #[map(name = "BACKEND_SLOTS")]
-pub static BACKEND_SLOTS: Array<u32> = Array::with_max_entries(MAX_SERVICES * MAX_BACKENDS_PER_SERVICE, 0);
+pub static BACKEND_SLOTS: Array<u32> =
+    Array::with_max_entries(MAX_SERVICES * MAX_BACKENDS_PER_SERVICE, 0);
 
 /// Connection tracking: two halves per flow, plain hash (never evicts; see
 /// `fwd_common::flow`). Created and refreshed here, expired by the loader,
@@ -40,7 +45,8 @@ pub static REASON_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(RE
 
 /// Traffic per backend. Written here.
 #[map(name = "BACKEND_STATS")]
-pub static BACKEND_STATS: PerCpuArray<BackendStats> = PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
+pub static BACKEND_STATS: PerCpuArray<BackendStats> =
+    PerCpuArray::with_max_entries(MAX_BACKENDS, 0);
 
 /// Datapath settings, entry 0. Written by the loader before it attaches.
 #[map(name = "RELAY_CONFIG")]

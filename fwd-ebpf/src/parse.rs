@@ -77,14 +77,21 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
     if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
         return Err(Reason::PassFragment);
     }
-    let proto = ip.proto as u8;
+    let proto = ip.proto;
     let l4_off = l3_off + ihl;
     let (src_port, dst_port, tcp_flags, l4_len) = match proto {
         IPPROTO_TCP => {
             let tcp: *const TcpHdr = ptr_at(ctx, l4_off)?;
             // SAFETY: ptr_at checked the whole 20-byte header, which holds
             // the flags byte.
-            unsafe { ((*tcp).source, (*tcp).dest, *tcp.cast::<u8>().add(TCP_FLAGS_OFFSET), TcpHdr::LEN) }
+            unsafe {
+                (
+                    (*tcp).source,
+                    (*tcp).dest,
+                    *tcp.cast::<u8>().add(TCP_FLAGS_OFFSET),
+                    TcpHdr::LEN,
+                )
+            }
         }
         IPPROTO_UDP => {
             let udp: *const UdpHdr = ptr_at(ctx, l4_off)?;

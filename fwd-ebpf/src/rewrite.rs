@@ -18,7 +18,9 @@ const TTL_WORD_OFFSET: usize = 8;
 #[inline(always)]
 pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Result<(), Reason> {
     let (macs, forwarded_here) = match egress {
-        Egress::Tx { smac, dmac } | Egress::Redirect { smac, dmac, .. } => (Some((*smac, *dmac)), true),
+        Egress::Tx { smac, dmac } | Egress::Redirect { smac, dmac, .. } => {
+            (Some((*smac, *dmac)), true)
+        }
         // The kernel forwards it and decrements the TTL itself.
         Egress::Kernel(_) => (None, false),
     };
@@ -32,8 +34,12 @@ pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Re
     }
 
     let key = &pkt.key;
-    let addrs = CsumDiff::new().u32(key.src_addr, nat.src_addr).u32(key.dst_addr, nat.dst_addr);
-    let ports = CsumDiff::new().u16(key.src_port, nat.src_port).u16(key.dst_port, nat.dst_port);
+    let addrs = CsumDiff::new()
+        .u32(key.src_addr, nat.src_addr)
+        .u32(key.dst_addr, nat.dst_addr);
+    let ports = CsumDiff::new()
+        .u16(key.src_port, nat.src_port)
+        .u16(key.dst_port, nat.dst_port);
 
     let ip: *mut Ipv4Hdr = ptr_at_mut(ctx, pkt.l3_off)?;
     let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, pkt.l3_off + TTL_WORD_OFFSET)?;

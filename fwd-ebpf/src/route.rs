@@ -5,9 +5,11 @@
 use core::mem::size_of;
 
 use aya_ebpf::{
-    bindings::{bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_BLACKHOLE, BPF_FIB_LKUP_RET_FRAG_NEEDED,
+    bindings::{
+        bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_BLACKHOLE, BPF_FIB_LKUP_RET_FRAG_NEEDED,
         BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_PROHIBIT, BPF_FIB_LKUP_RET_SUCCESS,
-        BPF_FIB_LKUP_RET_UNREACHABLE},
+        BPF_FIB_LKUP_RET_UNREACHABLE,
+    },
     helpers::bpf_fib_lookup,
     programs::XdpContext,
     EbpfContext as _,
@@ -44,7 +46,14 @@ pub enum Egress {
 
 /// Looks up the route of a packet translated to `src -> dst`.
 #[inline(always)]
-pub fn route(ctx: &XdpContext, pkt: &Packet, src: u32, dst: u32, src_port: u16, dst_port: u16) -> Result<Egress, Reason> {
+pub fn route(
+    ctx: &XdpContext,
+    pkt: &Packet,
+    src: u32,
+    dst: u32,
+    src_port: u16,
+    dst_port: u16,
+) -> Result<Egress, Reason> {
     // SAFETY: an all-zero bpf_fib_lookup is a valid input struct.
     let mut params: FibParams = unsafe { core::mem::zeroed() };
     params.family = AF_INET;
@@ -58,23 +67,38 @@ pub fn route(ctx: &XdpContext, pkt: &Packet, src: u32, dst: u32, src_port: u16, 
     params.__bindgen_anon_4.ipv4_dst = dst;
     // SAFETY: params is a valid, writable bpf_fib_lookup of the size given.
     let rc = unsafe {
-        bpf_fib_lookup(ctx.as_ptr(), &mut params as *mut FibParams, size_of::<FibParams>() as i32, 0)
+        bpf_fib_lookup(
+            ctx.as_ptr(),
+            &mut params as *mut FibParams,
+            size_of::<FibParams>() as i32,
+            0,
+        )
     };
     let rc = rc as u32;
     if rc == BPF_FIB_LKUP_RET_SUCCESS {
         let ingress = ctx.ingress_ifindex() as u32;
         if params.ifindex == ingress {
-            return Ok(Egress::Tx { smac: params.smac, dmac: params.dmac });
+            return Ok(Egress::Tx {
+                smac: params.smac,
+                dmac: params.dmac,
+            });
         }
         if DEVMAP.get_ifindex(params.ifindex).is_some() {
-            return Ok(Egress::Redirect { ifindex: params.ifindex, smac: params.smac, dmac: params.dmac });
+            return Ok(Egress::Redirect {
+                ifindex: params.ifindex,
+                smac: params.smac,
+                dmac: params.dmac,
+            });
         }
         return Ok(Egress::Kernel(Reason::PassNotAttached));
     }
     if rc == BPF_FIB_LKUP_RET_NO_NEIGH {
         return Ok(Egress::Kernel(Reason::PassNoNeighbour));
     }
-    if rc == BPF_FIB_LKUP_RET_BLACKHOLE || rc == BPF_FIB_LKUP_RET_UNREACHABLE || rc == BPF_FIB_LKUP_RET_PROHIBIT {
+    if rc == BPF_FIB_LKUP_RET_BLACKHOLE
+        || rc == BPF_FIB_LKUP_RET_UNREACHABLE
+        || rc == BPF_FIB_LKUP_RET_PROHIBIT
+    {
         return Err(Reason::DropNoRoute);
     }
     if rc == BPF_FIB_LKUP_RET_FRAG_NEEDED {
