@@ -1,0 +1,182 @@
+//! The service map file (`maps.toml`): parsing and static validation.
+//!
+//! Read by `fwd check` and `fwd attach`. Everything that can be decided from
+//! the file alone is decided here, and each refused value is reported with
+//! its line, column, key and reason; what depends on the host (routes, local
+//! addresses, listening sockets) is checked later by [`crate::host`].
+//!
+//! The format is a contract with users: keys are added, never renamed.
+//!
+//! ```toml
+//! [[service]]
+//! name = "aix-01"              # used in logs and metrics
+//! listen = "198.18.82.70"      # whole address: every TCP and UDP port, port kept
+//! backends = ["198.19.150.195"]
+//!
+//! [[service]]
+//! name = "object-storage"
+//! listen = "198.18.82.80:8080" # one port
+//! protocol = "tcp"             # "tcp", "udp" or "any" (default)
+//! backends = ["198.19.10.11:80"]
+//! snat = "auto"                # or an explicit local IPv4 address
+//!
+//! [relay]                      # optional, every key optional
+//! snat_ports = "10000-32767"
+//! max_flows = 131072
+//! tcp_established_timeout = "2h4m"
+//! tcp_transitory_timeout = "4m"
+//! udp_timeout = "5m"
+//! gc_interval = "10s"
+//! ```
+
+mod error;
+mod raw;
+mod validate;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::{fmt, net::Ipv4Addr, path::Path};
+
+pub use error::{ConfigError, ConfigWarning, Invalid, Position, Problem};
+pub use validate::{MAX_MAX_FLOWS, MIN_MAX_FLOWS};
+
+use crate::plan::RelaySettings;
+
+/// A validated service map file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The services, in file order (their ids are their indexes).
+    pub services: Vec<Service>,
+    /// The `[relay]` settings, defaults filled in.
+    pub relay: RelaySettings,
+    /// Accepted values worth a warning (logged by the caller).
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// One `[[service]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// `name`: unique, used in logs and metrics.
+    pub name: String,
+    /// `listen`.
+    pub listen: Listen,
+    /// `protocol` (default any).
+    pub protocol: Protocol,
+    /// `backends`, in file order.
+    pub backends: Vec<BackendSpec>,
+    /// `snat` (default auto).
+    pub snat: Snat,
+    /// Where the `snat` value is (the `listen` position when absent).
+    pub snat_at: Position,
+}
+
+/// Where a service receives: the VIP and, unless whole-address, its port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// The VIP.
+    pub addr: Ipv4Addr,
+    /// `None`: every port (whole-address mapping).
+    pub port: Option<u16>,
+    /// Where the value is.
+    pub at: Position,
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_addr_port(f, self.addr, self.port)
+    }
+}
+
+/// One entry of `backends`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendSpec {
+    /// The backend address.
+    pub addr: Ipv4Addr,
+    /// `None`: the port the client sent to is kept.
+    pub port: Option<u16>,
+    /// Where the value is.
+    pub at: Position,
+}
+
+impl fmt::Display for BackendSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_addr_port(f, self.addr, self.port)
+    }
+}
+
+fn fmt_addr_port(f: &mut fmt::Formatter<'_>, addr: Ipv4Addr, port: Option<u16>) -> fmt::Result {
+    match port {
+        Some(port) => write!(f, "{addr}:{port}"),
+        None => write!(f, "{addr}"),
+    }
+}
+
+/// `protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// TCP only.
+    Tcp,
+    /// UDP only.
+    Udp,
+    /// TCP and UDP (the default).
+    #[default]
+    Any,
+}
+
+impl Protocol {
+    /// The IP protocol numbers this covers ([`fwd_common::IPPROTO_TCP`],
+    /// [`fwd_common::IPPROTO_UDP`]).
+    pub fn ipprotos(self) -> Vec<u8> {
+        match self {
+            Protocol::Tcp => vec![fwd_common::IPPROTO_TCP],
+            Protocol::Udp => vec![fwd_common::IPPROTO_UDP],
+            Protocol::Any => vec![fwd_common::IPPROTO_TCP, fwd_common::IPPROTO_UDP],
+        }
+    }
+
+    /// Whether both cover a common protocol.
+    pub fn overlaps(self, other: Protocol) -> bool {
+        self == Protocol::Any || other == Protocol::Any || self == other
+    }
+
+    /// The word used in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Any => "any",
+        }
+    }
+}
+
+/// `snat`: the source address packets get towards the backends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Snat {
+    /// The preferred source of the route to each backend (the default).
+    #[default]
+    Auto,
+    /// This address (must be a local address of the relay).
+    Address(Ipv4Addr),
+}
+
+impl Config {
+    /// Parses and validates the text of a service map file.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            at: e.span().map(|s| Position::of_offset(text, s.start)),
+            message: e.message().trim_end().to_string(),
+        })?;
+        validate::validate(text, raw)
+    }
+
+    /// Reads, parses and validates the service map file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+}

@@ -1,0 +1,37 @@
+//! The file as TOML: every value kept with its span so that validation can
+//! say where a bad value is. Unknown keys are refused (typos).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    #[serde(default)]
+    pub service: Vec<RawService>,
+    pub relay: Option<RawRelay>,
+}
+
+/// One `[[service]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub name: Spanned<String>,
+    pub listen: Spanned<String>,
+    pub protocol: Option<Spanned<String>>,
+    pub backends: Spanned<Vec<Spanned<String>>>,
+    pub snat: Option<Spanned<String>>,
+}
+
+/// The `[relay]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRelay {
+    pub snat_ports: Option<Spanned<String>>,
+    pub max_flows: Option<Spanned<i64>>,
+    pub tcp_established_timeout: Option<Spanned<String>>,
+    pub tcp_transitory_timeout: Option<Spanned<String>>,
+    pub udp_timeout: Option<Spanned<String>>,
+    pub gc_interval: Option<Spanned<String>>,
+}

@@ -1,0 +1,100 @@
+//! Errors of the datapath: which map or interface, and what aya said.
+
+use aya::{
+    maps::{xdp::XdpMapError, MapError},
+    programs::ProgramError,
+    EbpfError,
+};
+use fwd_common::maps as names;
+use thiserror::Error;
+
+use super::{AttachedMode, PROGRAM};
+
+/// What went wrong with the eBPF object, a map or an attachment.
+#[derive(Debug, Error)]
+pub enum DatapathError {
+    /// The object could not be loaded (maps created, relocations).
+    #[error("loading the eBPF object")]
+    Load(#[source] EbpfError),
+    /// A map the loader needs is not in the object.
+    #[error("the eBPF object has no map {name}")]
+    MissingMap {
+        /// The map name.
+        name: &'static str,
+    },
+    /// The program is not in the object, or is not XDP.
+    #[error("the eBPF object has no XDP program {PROGRAM}")]
+    MissingProgram,
+    /// The kernel refused the program (the verifier log is in the source).
+    #[error("loading the XDP program {PROGRAM} into the kernel")]
+    LoadProgram(#[source] ProgramError),
+    /// A map operation failed.
+    #[error("map {map}: {op}")]
+    Map {
+        /// The map name.
+        map: &'static str,
+        /// What was being done.
+        op: String,
+        /// What aya said.
+        #[source]
+        source: MapError,
+    },
+    /// Adding an interface to the devmap failed.
+    #[error("map {}: adding ifindex {ifindex}", names::DEVMAP)]
+    Devmap {
+        /// The interface index.
+        ifindex: u32,
+        /// What aya said.
+        #[source]
+        source: XdpMapError,
+    },
+    /// The plan does not fit the maps.
+    #[error("the plan does not fit the datapath: {what}")]
+    PlanTooLarge {
+        /// Which limit.
+        what: String,
+    },
+    /// No such interface.
+    #[error("no interface named {ifname:?}")]
+    UnknownInterface {
+        /// The name.
+        ifname: String,
+    },
+    /// The driver refused XDP in native mode.
+    #[error("XDP refused by the driver of {ifname} in native mode (try --mode generic)")]
+    NativeRefused {
+        /// The interface.
+        ifname: String,
+        /// What the kernel said.
+        #[source]
+        source: ProgramError,
+    },
+    /// Attaching failed.
+    #[error("attaching XDP to {ifname} in {mode} mode")]
+    Attach {
+        /// The interface.
+        ifname: String,
+        /// The mode tried.
+        mode: AttachedMode,
+        /// What the kernel said.
+        #[source]
+        source: ProgramError,
+    },
+}
+
+pub(super) fn map_err(
+    map: &'static str,
+    op: impl Into<String>,
+) -> impl FnOnce(MapError) -> DatapathError {
+    let op = op.into();
+    move |source| DatapathError::Map { map, op, source }
+}
+
+/// Whether a map error says the key was not there.
+pub(super) fn is_missing(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound | MapError::ElementNotFound => true,
+        MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}

@@ -1,0 +1,291 @@
+//! The one owner of the eBPF object: the XDP program and its maps, behind
+//! typed operations. Nothing else in fwd touches aya maps.
+//!
+//! Used by `fwd attach` ([`crate::run`]), the GC ([`crate::gc`]) and the
+//! integration tests (which build a [`Plan`] by hand and run the program
+//! with `BPF_PROG_TEST_RUN` through [`Datapath::program`]).
+
+mod attach;
+mod error;
+
+use aya::{
+    maps::{Array, DevMapHash, HashMap, Map, MapData, MapError, PerCpuArray},
+    programs::Xdp,
+    Ebpf, EbpfLoader,
+};
+use fwd_common::{
+    maps::{self as names, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES},
+    service::backend_slot_index,
+    Backend4, BackendStats, Counter, Flow4, Flow4Key, Reason, RelayConfig, Service4, Service4Key,
+    IPPROTO_TCP, IPPROTO_UDP,
+};
+
+use self::error::{is_missing, map_err};
+pub use self::{
+    attach::{AttachMode, AttachedMode},
+    error::DatapathError,
+};
+use crate::{
+    plan::{Plan, RelaySettings},
+    EBPF_OBJECT,
+};
+
+/// Name of the XDP program in the object.
+pub const PROGRAM: &str = "fwd_xdp";
+
+/// One interface the program is attached to.
+struct Attachment {
+    ifname: String,
+    link: aya::programs::xdp::XdpLinkId,
+}
+
+/// The loaded program and its maps. Dropping it detaches the program from
+/// every interface and frees the maps.
+pub struct Datapath {
+    ebpf: Ebpf,
+    services: HashMap<MapData, Service4Key, Service4>,
+    backends: Array<MapData, Backend4>,
+    slots: Array<MapData, u32>,
+    ct: HashMap<MapData, Flow4Key, Flow4>,
+    devmap: DevMapHash<MapData>,
+    reason_stats: PerCpuArray<MapData, Counter>,
+    backend_stats: PerCpuArray<MapData, BackendStats>,
+    ct_capacity: u32,
+    attachments: Vec<Attachment>,
+}
+
+fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, DatapathError> {
+    ebpf.take_map(name)
+        .ok_or(DatapathError::MissingMap { name })
+}
+
+fn typed<T: TryFrom<Map, Error = MapError>>(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+) -> Result<T, DatapathError> {
+    T::try_from(take(ebpf, name)?).map_err(map_err(name, "checking its type"))
+}
+
+impl Datapath {
+    /// Loads [`EBPF_OBJECT`] with `CT4` sized to `2 * settings.max_flows`,
+    /// loads (does not attach) the XDP program [`PROGRAM`], and writes
+    /// `RELAY_CONFIG[0]` (the SNAT port range).
+    pub fn load(settings: &RelaySettings) -> Result<Datapath, DatapathError> {
+        let ct_capacity = settings.ct_entries();
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::CT4, ct_capacity)
+            .load(EBPF_OBJECT)
+            .map_err(DatapathError::Load)?;
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM)
+            .ok_or(DatapathError::MissingProgram)?
+            .try_into()
+            .map_err(|_| DatapathError::MissingProgram)?;
+        program.load().map_err(DatapathError::LoadProgram)?;
+
+        let mut relay_config: Array<MapData, RelayConfig> = typed(&mut ebpf, names::RELAY_CONFIG)?;
+        let config = RelayConfig {
+            snat_port_min: *settings.snat_ports.start(),
+            snat_port_max: *settings.snat_ports.end(),
+            ..Default::default()
+        };
+        relay_config
+            .set(0, config, 0)
+            .map_err(map_err(names::RELAY_CONFIG, "writing entry 0"))?;
+
+        Ok(Datapath {
+            services: typed(&mut ebpf, names::SERVICES4)?,
+            backends: typed(&mut ebpf, names::BACKENDS4)?,
+            slots: typed(&mut ebpf, names::BACKEND_SLOTS)?,
+            ct: typed(&mut ebpf, names::CT4)?,
+            devmap: typed(&mut ebpf, names::DEVMAP)?,
+            reason_stats: typed(&mut ebpf, names::REASON_STATS)?,
+            backend_stats: typed(&mut ebpf, names::BACKEND_STATS)?,
+            ebpf,
+            ct_capacity,
+            attachments: Vec::new(),
+        })
+    }
+
+    /// Writes the plan: `BACKENDS4`, then `BACKEND_SLOTS`, then `SERVICES4`
+    /// with `backend_count` (a VIP becomes visible only once its backends
+    /// are in place). Keys of `SERVICES4` not in the plan are removed.
+    /// Nothing is written if the plan does not fit the maps.
+    pub fn install(&mut self, plan: &Plan) -> Result<(), DatapathError> {
+        check_fits(plan)?;
+        for (s, b) in plan.backends() {
+            let value = Backend4::new(b.addr, b.port.unwrap_or(0), b.snat, s.id);
+            self.backends.set(b.id, value, 0).map_err(map_err(
+                names::BACKENDS4,
+                format!("writing backend {}", b.id),
+            ))?;
+        }
+        for s in &plan.services {
+            for (slot, b) in s.backends.iter().enumerate() {
+                let index = backend_slot_index(s.id, slot as u32);
+                self.slots.set(index, b.id, 0).map_err(map_err(
+                    names::BACKEND_SLOTS,
+                    format!("writing slot {index}"),
+                ))?;
+            }
+        }
+        let wanted: Vec<Service4Key> = plan.services.iter().flat_map(|s| s.keys()).collect();
+        let stale: Vec<Service4Key> = self
+            .services
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::SERVICES4, "listing keys"))?;
+        for key in stale.iter().filter(|k| !wanted.contains(k)) {
+            match self.services.remove(key) {
+                Err(e) if !is_missing(&e) => {
+                    return Err(map_err(names::SERVICES4, "removing a stale key")(e))
+                }
+                _ => {}
+            }
+        }
+        for s in &plan.services {
+            let value = Service4 {
+                id: s.id,
+                backend_count: s.backends.len() as u32,
+                ..Default::default()
+            };
+            for key in s.keys() {
+                self.services.insert(key, value, 0).map_err(map_err(
+                    names::SERVICES4,
+                    format!("writing service {:?}", s.name),
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every `SERVICES4` entry (what [`Datapath::install`] wrote).
+    pub fn service_entries(&self) -> Result<Vec<(Service4Key, Service4)>, DatapathError> {
+        self.services
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::SERVICES4, "reading"))
+    }
+
+    /// The loaded program, for `BPF_PROG_TEST_RUN` in tests
+    /// ([`aya::programs::TestRun`]).
+    pub fn program(&mut self) -> &mut Xdp {
+        self.ebpf
+            .program_mut(PROGRAM)
+            .and_then(|p| <&mut Xdp>::try_from(p).ok())
+            .expect("load() checked that the object has the XDP program")
+    }
+
+    /// `REASON_STATS` summed over CPUs, for every reason in [`Reason::ALL`]
+    /// order.
+    pub fn reason_stats(&self) -> Result<Vec<(Reason, Counter)>, DatapathError> {
+        Reason::ALL
+            .iter()
+            .map(|&r| {
+                let per_cpu = self.reason_stats.get(&(r as u32), 0).map_err(map_err(
+                    names::REASON_STATS,
+                    format!("reading {}", r.name()),
+                ))?;
+                let mut sum = Counter::default();
+                per_cpu.iter().for_each(|c| sum.merge(c));
+                Ok((r, sum))
+            })
+            .collect()
+    }
+
+    /// `BACKEND_STATS[backend_id]` summed over CPUs.
+    pub fn backend_stats(&self, backend_id: u32) -> Result<BackendStats, DatapathError> {
+        let per_cpu = self.backend_stats.get(&backend_id, 0).map_err(map_err(
+            names::BACKEND_STATS,
+            format!("reading backend {backend_id}"),
+        ))?;
+        let mut sum = BackendStats::default();
+        per_cpu.iter().for_each(|s| sum.merge(s));
+        Ok(sum)
+    }
+
+    /// Every `CT4` entry (both halves of every flow). Entries deleted while
+    /// reading are skipped.
+    pub fn flows(&self) -> Result<Vec<(Flow4Key, Flow4)>, DatapathError> {
+        self.ct
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::CT4, "reading"))
+    }
+
+    /// One `CT4` entry, if present.
+    pub fn flow(&self, key: &Flow4Key) -> Result<Option<Flow4>, DatapathError> {
+        match self.ct.get(key, 0) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(map_err(names::CT4, "reading an entry")(e)),
+        }
+    }
+
+    /// Size of `CT4` in entries (two per flow).
+    pub fn flow_capacity(&self) -> u32 {
+        self.ct_capacity
+    }
+
+    /// Removes one `CT4` entry; a missing entry is not an error.
+    pub fn remove_flow(&mut self, key: &Flow4Key) -> Result<(), DatapathError> {
+        match self.ct.remove(key) {
+            Err(e) if !is_missing(&e) => Err(map_err(names::CT4, "removing an entry")(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes every `CT4` entry (tests use it between cases).
+    pub fn clear_flows(&mut self) -> Result<(), DatapathError> {
+        let keys: Vec<Flow4Key> = self
+            .ct
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::CT4, "listing keys"))?;
+        keys.iter().try_for_each(|k| self.remove_flow(k))
+    }
+}
+
+/// Refuses a plan that does not fit the maps, before anything is written.
+fn check_fits(plan: &Plan) -> Result<(), DatapathError> {
+    let too_large = |what: String| Err(DatapathError::PlanTooLarge { what });
+    for s in &plan.services {
+        if s.id >= MAX_SERVICES {
+            return too_large(format!(
+                "service {:?} has id {} (max {})",
+                s.name,
+                s.id,
+                MAX_SERVICES - 1
+            ));
+        }
+        if s.backends.len() > MAX_BACKENDS_PER_SERVICE as usize {
+            return too_large(format!(
+                "service {:?} has {} backends (max {MAX_BACKENDS_PER_SERVICE})",
+                s.name,
+                s.backends.len()
+            ));
+        }
+        if s.protocols.is_empty()
+            || s.protocols
+                .iter()
+                .any(|p| ![IPPROTO_TCP, IPPROTO_UDP].contains(p))
+        {
+            return too_large(format!(
+                "service {:?} has protocols {:?} (tcp and udp only)",
+                s.name, s.protocols
+            ));
+        }
+        if let Some(b) = s.backends.iter().find(|b| b.id >= MAX_BACKENDS) {
+            return too_large(format!(
+                "backend {} has id {} (max {})",
+                b.addr,
+                b.id,
+                MAX_BACKENDS - 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

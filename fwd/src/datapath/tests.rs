@@ -1,0 +1,157 @@
+//! The datapath against the real kernel: load, install, read, attach and
+//! detach on a veth pair in a network namespace private to the test thread.
+//! Needs root. Packet behaviour is tested in the `tests` crate.
+
+use std::{net::Ipv4Addr, process::Command};
+
+use fwd_common::{Reason, IPPROTO_TCP, IPPROTO_UDP};
+
+use super::*;
+use crate::plan::{PlannedBackend, PlannedService};
+
+fn plan() -> Plan {
+    let backend = |id, last| PlannedBackend {
+        id,
+        addr: Ipv4Addr::new(198, 19, 0, last),
+        port: Some(8080),
+        snat: Ipv4Addr::new(198, 19, 0, 1),
+    };
+    Plan {
+        services: vec![PlannedService {
+            id: 0,
+            name: "web".into(),
+            vip: Ipv4Addr::new(198, 18, 1, 10),
+            port: Some(80),
+            protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
+            backends: vec![backend(0, 2), backend(1, 3)],
+        }],
+        settings: RelaySettings {
+            max_flows: 1024,
+            ..Default::default()
+        },
+    }
+}
+
+/// Runs `f` in a new network namespace that only this thread sees; the
+/// namespace disappears with the thread, whatever happens.
+fn in_private_netns(f: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        // SAFETY: unshare moves only this thread into a new namespace.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET) needs root: {}",
+            std::io::Error::last_os_error()
+        );
+        f()
+    })
+    .join()
+    .unwrap();
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("running ip");
+    assert!(status.success(), "ip {args:?}");
+}
+
+#[test]
+fn load_install_read_attach_detach() {
+    in_private_netns(|| {
+        ip(&["link", "add", "dp0", "type", "veth", "peer", "name", "dp1"]);
+        ip(&["link", "set", "dp0", "up"]);
+        ip(&["link", "set", "dp1", "up"]);
+
+        let mut dp = Datapath::load(&plan().settings).unwrap();
+        assert_eq!(dp.flow_capacity(), 2048);
+        dp.install(&plan()).unwrap();
+        let mut entries = dp.service_entries().unwrap();
+        entries.sort_by_key(|(k, _)| k.proto);
+        let vip = Ipv4Addr::new(198, 18, 1, 10);
+        let value = fwd_common::Service4 {
+            id: 0,
+            backend_count: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            entries,
+            vec![
+                (fwd_common::Service4Key::new(vip, 80, IPPROTO_TCP), value),
+                (fwd_common::Service4Key::new(vip, 80, IPPROTO_UDP), value),
+            ]
+        );
+        // Installing again (same or smaller plan) is fine.
+        let mut smaller = plan();
+        smaller.services[0].protocols = vec![IPPROTO_TCP];
+        dp.install(&smaller).unwrap();
+        let entries = dp.service_entries().unwrap();
+        assert_eq!(entries.len(), 1, "the UDP key is gone: {entries:?}");
+        assert_eq!(entries[0].0.proto, IPPROTO_TCP);
+
+        let stats = dp.reason_stats().unwrap();
+        assert_eq!(stats.len(), Reason::ALL.len());
+        assert!(stats.iter().all(|(_, c)| c.packets == 0));
+        assert_eq!(dp.backend_stats(1).unwrap(), Default::default());
+        assert!(dp.flows().unwrap().is_empty());
+        let key = fwd_common::Flow4Key::new(
+            Ipv4Addr::new(198, 18, 0, 2),
+            1,
+            Ipv4Addr::new(198, 18, 1, 10),
+            80,
+            6,
+        );
+        dp.remove_flow(&key).unwrap();
+        assert_eq!(dp.flow(&key).unwrap(), None);
+        dp.clear_flows().unwrap();
+
+        let dp0 = crate::host::ifaces::index_of("dp0").unwrap();
+        dp.allow_redirect(dp0).unwrap();
+        assert_eq!(
+            dp.attach("dp0", AttachMode::Native).unwrap(),
+            AttachedMode::Native
+        );
+        assert_eq!(
+            dp.attach("dp1", AttachMode::Generic).unwrap(),
+            AttachedMode::Generic
+        );
+        let shown = String::from_utf8(
+            Command::new("ip")
+                .args(["-d", "link", "show", "dp1"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert!(shown.contains("xdpgeneric"), "{shown}");
+        let err = dp.attach("nosuch0", AttachMode::Auto).unwrap_err();
+        assert!(
+            matches!(err, DatapathError::UnknownInterface { .. }),
+            "{err}"
+        );
+        dp.detach_all();
+        let shown = String::from_utf8(
+            Command::new("ip")
+                .args(["-d", "link", "show", "dp0"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert!(!shown.contains("prog/xdp"), "detached: {shown}");
+    });
+}
+
+#[test]
+fn a_plan_too_large_is_refused_before_anything_is_written() {
+    let mut p = plan();
+    p.services[0].backends[1].id = fwd_common::maps::MAX_BACKENDS;
+    let err = check_fits(&p).unwrap_err();
+    assert!(
+        err.to_string().contains("backend 198.19.0.3 has id 4096"),
+        "{err}"
+    );
+    let mut p = plan();
+    p.services[0].protocols = vec![1];
+    assert!(check_fits(&p).is_err());
+    check_fits(&plan()).unwrap();
+}

@@ -1,0 +1,320 @@
+//! Expiry of idle flows (userspace GC of `CT4`).
+//!
+//! The datapath creates flows and stamps each half with the time of its last
+//! packet; it never deletes (the table is a plain hash map, see
+//! `fwd_common::flow`). Every `gc_interval` the loader reads the table,
+//! pairs the halves, and deletes the flows idle for longer than the timeout
+//! of their state. Deciding is pure ([`decide`], [`plan`]); only [`run_once`]
+//! touches the datapath.
+
+use std::{collections::HashSet, time::Duration};
+
+use fwd_common::{
+    flow::{flow_state, FlowState, DIR_FORWARD},
+    Flow4, Flow4Key,
+};
+use log::debug;
+
+use crate::{
+    datapath::{Datapath, DatapathError},
+    plan::RelaySettings,
+};
+
+/// A half without its partner exists for microseconds while the datapath
+/// creates a flow; one alone for longer is left over and deleted.
+pub const ORPHAN_IDLE: Duration = Duration::from_secs(30);
+/// Under pressure, opening TCP flows idle for longer than this are expired.
+pub const PRESSURE_OPENING_IDLE: Duration = Duration::from_secs(10);
+/// The table is under pressure above this share of its capacity (percent).
+pub const PRESSURE_PERCENT: u64 = 90;
+
+/// The halves of one flow found in the table.
+#[derive(Clone, Copy, Debug)]
+pub enum Halves<'a> {
+    /// Both halves.
+    Pair {
+        /// The client -> backend half.
+        forward: &'a Flow4,
+        /// The backend -> client half.
+        reply: &'a Flow4,
+    },
+    /// One half whose partner is missing.
+    Alone(&'a Flow4),
+}
+
+/// What to do with a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Keep it.
+    Keep {
+        /// Its state (`None` for a lone half).
+        state: Option<FlowState>,
+        /// Nanoseconds since its last packet.
+        idle_ns: u64,
+    },
+    /// Idle longer than the timeout of its state.
+    ExpireTimeout,
+    /// A lone half idle longer than [`ORPHAN_IDLE`].
+    ExpireOrphan,
+}
+
+/// Time of the last packet of a half (its creation if it saw none).
+fn last_activity(half: &Flow4) -> u64 {
+    half.last_seen_ns.max(half.created_ns)
+}
+
+/// The idle timeout of a flow in `state`.
+pub fn timeout(state: FlowState, settings: &RelaySettings) -> Duration {
+    match state {
+        FlowState::Udp => settings.udp,
+        FlowState::TcpEstablished => settings.tcp_established,
+        FlowState::TcpOpening | FlowState::TcpClosing => settings.tcp_transitory,
+    }
+}
+
+/// Decides the fate of one flow of protocol `proto` at `now_ns`
+/// (CLOCK_MONOTONIC, the clock of `bpf_ktime_get_coarse_ns`).
+pub fn decide(proto: u8, halves: Halves<'_>, now_ns: u64, settings: &RelaySettings) -> Decision {
+    match halves {
+        Halves::Pair { forward, reply } => {
+            let state = flow_state(proto, forward.tcp_flags, reply.tcp_flags);
+            let idle_ns = now_ns.saturating_sub(last_activity(forward).max(last_activity(reply)));
+            if u128::from(idle_ns) > timeout(state, settings).as_nanos() {
+                Decision::ExpireTimeout
+            } else {
+                Decision::Keep {
+                    state: Some(state),
+                    idle_ns,
+                }
+            }
+        }
+        Halves::Alone(half) => {
+            let idle_ns = now_ns.saturating_sub(last_activity(half));
+            if u128::from(idle_ns) > ORPHAN_IDLE.as_nanos() {
+                Decision::ExpireOrphan
+            } else {
+                Decision::Keep {
+                    state: None,
+                    idle_ns,
+                }
+            }
+        }
+    }
+}
+
+/// Counts of one GC run, for logs and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcStats {
+    /// `CT4` entries read.
+    pub entries: u64,
+    /// Complete flows (pairs) found.
+    pub flows: u64,
+    /// Flows expired by their idle timeout.
+    pub expired_timeout: u64,
+    /// Opening TCP flows expired because the table was nearly full.
+    pub expired_pressure: u64,
+    /// Lone halves deleted.
+    pub orphans: u64,
+    /// Expiries skipped because a packet refreshed the flow after the
+    /// table was read (not counted above).
+    pub refreshed: u64,
+    /// Deletions that failed (logged; retried next run).
+    pub errors: u64,
+}
+
+/// Why a flow is expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Idle longer than the timeout of its state.
+    Timeout,
+    /// An opening TCP flow, expired because the table is nearly full.
+    Pressure,
+    /// A lone half.
+    Orphan,
+}
+
+/// One flow (or lone half) to delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    /// Keys to delete, in this order: the reply half, then the forward half.
+    pub keys: Vec<Flow4Key>,
+    /// The flow's last activity when the table was read: if a half shows a
+    /// later one when it is about to be deleted, the flow is kept.
+    pub last_activity_ns: u64,
+    /// Why.
+    pub cause: Cause,
+}
+
+/// The deletions of one run and their counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcPlan {
+    /// The flows to delete.
+    pub expiries: Vec<Expiry>,
+    /// Counts (`refreshed` and `errors` are filled in by [`run_once`]).
+    pub stats: GcStats,
+}
+
+impl GcPlan {
+    /// Every key to delete, in order.
+    pub fn deletions(&self) -> Vec<Flow4Key> {
+        self.expiries
+            .iter()
+            .flat_map(|e| e.keys.iter().copied())
+            .collect()
+    }
+}
+
+/// Decides every deletion for the table `entries` of `capacity` entries.
+pub fn plan(
+    entries: &[(Flow4Key, Flow4)],
+    now_ns: u64,
+    capacity: u32,
+    settings: &RelaySettings,
+) -> GcPlan {
+    let index: std::collections::HashMap<Flow4Key, &Flow4> =
+        entries.iter().map(|(k, v)| (*k, v)).collect();
+    let mut seen: HashSet<Flow4Key> = HashSet::with_capacity(entries.len());
+    let mut out = GcPlan {
+        stats: GcStats {
+            entries: entries.len() as u64,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    // Opening TCP flows idle past PRESSURE_OPENING_IDLE: (idle, expiry).
+    let mut opening: Vec<(u64, Expiry)> = Vec::new();
+    let mut deleted = 0u64;
+    for (key, half) in entries {
+        if !seen.insert(*key) {
+            continue;
+        }
+        let other = half.other_key(key.proto);
+        let partner = index.get(&other).filter(|_| other != *key);
+        let Some(partner) = partner else {
+            if decide(key.proto, Halves::Alone(half), now_ns, settings) == Decision::ExpireOrphan {
+                let last_activity_ns = last_activity(half);
+                out.expiries.push(Expiry {
+                    keys: vec![*key],
+                    last_activity_ns,
+                    cause: Cause::Orphan,
+                });
+                out.stats.orphans += 1;
+                deleted += 1;
+            }
+            continue;
+        };
+        seen.insert(other);
+        out.stats.flows += 1;
+        let ((fkey, forward), (rkey, reply)) = if half.direction == DIR_FORWARD {
+            ((*key, half), (other, *partner))
+        } else {
+            ((other, *partner), (*key, half))
+        };
+        let last_activity_ns = last_activity(forward).max(last_activity(reply));
+        let expiry = |cause| Expiry {
+            keys: vec![rkey, fkey],
+            last_activity_ns,
+            cause,
+        };
+        match decide(key.proto, Halves::Pair { forward, reply }, now_ns, settings) {
+            Decision::ExpireTimeout => {
+                out.expiries.push(expiry(Cause::Timeout));
+                out.stats.expired_timeout += 1;
+                deleted += 2;
+            }
+            Decision::Keep {
+                state: Some(FlowState::TcpOpening),
+                idle_ns,
+            } if u128::from(idle_ns) > PRESSURE_OPENING_IDLE.as_nanos() => {
+                opening.push((idle_ns, expiry(Cause::Pressure)));
+            }
+            _ => {}
+        }
+    }
+    // Under pressure: the oldest opening flows go first, until the table is
+    // back under the threshold.
+    let mut remaining = entries.len() as u64 - deleted;
+    let over = |remaining: u64| remaining * 100 > u64::from(capacity) * PRESSURE_PERCENT;
+    if over(remaining) {
+        opening.sort_by_key(|(idle, _)| std::cmp::Reverse(*idle));
+        for (_, expiry) in opening {
+            if !over(remaining) {
+                break;
+            }
+            out.expiries.push(expiry);
+            out.stats.expired_pressure += 1;
+            remaining = remaining.saturating_sub(2);
+        }
+    }
+    out
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock the datapath stamps flows with.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// One GC run: reads `CT4`, deletes what [`plan`] says, logs a debug line.
+///
+/// Just before deleting a flow its halves are read again, and a flow that
+/// saw a packet since the table was read is kept. A packet can still arrive
+/// between that read and the delete (microseconds, after the flow was idle
+/// for its whole timeout): the next packet of that flow then starts a new
+/// flow (UDP, TCP SYN) or is handed to the kernel (other TCP).
+pub fn run_once(
+    datapath: &mut Datapath,
+    settings: &RelaySettings,
+) -> Result<GcStats, DatapathError> {
+    let entries = datapath.flows()?;
+    let GcPlan {
+        expiries,
+        mut stats,
+    } = plan(&entries, monotonic_ns(), datapath.flow_capacity(), settings);
+    for expiry in &expiries {
+        if refreshed(datapath, expiry) {
+            stats.refreshed += 1;
+            match expiry.cause {
+                Cause::Timeout => stats.expired_timeout -= 1,
+                Cause::Pressure => stats.expired_pressure -= 1,
+                Cause::Orphan => stats.orphans -= 1,
+            }
+            continue;
+        }
+        for key in &expiry.keys {
+            if let Err(e) = datapath.remove_flow(key) {
+                stats.errors += 1;
+                debug!("gc: {}", crate::error_chain(&e));
+            }
+        }
+    }
+    debug!(
+        "gc: {} entries, {} flows; expired {} idle, {} under pressure, {} orphan halves; \
+         {} refreshed, {} errors",
+        stats.entries,
+        stats.flows,
+        stats.expired_timeout,
+        stats.expired_pressure,
+        stats.orphans,
+        stats.refreshed,
+        stats.errors
+    );
+    Ok(stats)
+}
+
+/// Whether a half of `expiry` saw a packet after the table was read (a
+/// half that cannot be read counts as not refreshed).
+fn refreshed(datapath: &Datapath, expiry: &Expiry) -> bool {
+    expiry.keys.iter().any(|key| {
+        matches!(datapath.flow(key), Ok(Some(half)) if last_activity(&half) > expiry.last_activity_ns)
+    })
+}
+
+#[cfg(test)]
+#[path = "gc_tests.rs"]
+mod tests;

@@ -1,0 +1,106 @@
+//! Network interfaces and the host's own IPv4 addresses.
+
+use std::{
+    ffi::{CStr, CString},
+    io,
+    net::Ipv4Addr,
+};
+
+/// A network interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// Name (`eth0`).
+    pub name: String,
+    /// Index (what routes and the devmap use).
+    pub index: u32,
+}
+
+/// An IPv4 address configured on an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalAddr {
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// The interface it is on.
+    pub ifname: String,
+}
+
+/// Every interface of this network namespace, by index.
+pub fn interfaces() -> io::Result<Vec<Interface>> {
+    // SAFETY: if_nameindex returns a heap array ended by a zero entry, freed
+    // below with if_freenameindex; names are NUL-terminated C strings.
+    unsafe {
+        let head = libc::if_nameindex();
+        if head.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        let mut out = Vec::new();
+        let mut p = head;
+        while (*p).if_index != 0 && !(*p).if_name.is_null() {
+            let name = CStr::from_ptr((*p).if_name).to_string_lossy().into_owned();
+            out.push(Interface {
+                name,
+                index: (*p).if_index,
+            });
+            p = p.add(1);
+        }
+        libc::if_freenameindex(head);
+        out.sort_by_key(|i| i.index);
+        Ok(out)
+    }
+}
+
+/// The index of interface `name`, if it exists.
+pub fn index_of(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// Every IPv4 address configured on this host.
+pub fn local_addrs() -> io::Result<Vec<LocalAddr>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list freed by freeifaddrs below;
+    // for AF_INET entries, ifa_addr points to a sockaddr_in.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut out = Vec::new();
+        let mut p = head;
+        while !p.is_null() {
+            let ifa = &*p;
+            if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
+                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                let ifname = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
+                out.push(LocalAddr { addr, ifname });
+            }
+            p = ifa.ifa_next;
+        }
+        libc::freeifaddrs(head);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_listed_with_its_address() {
+        let ifs = interfaces().unwrap();
+        let lo = ifs.iter().find(|i| i.name == "lo").expect("lo");
+        assert_eq!(index_of("lo"), Some(lo.index));
+        assert_eq!(index_of("no-such-if0"), None);
+        assert_eq!(index_of("bad\0name"), None);
+        let addrs = local_addrs().unwrap();
+        assert!(
+            addrs.contains(&LocalAddr {
+                addr: Ipv4Addr::LOCALHOST,
+                ifname: "lo".into()
+            }),
+            "{addrs:?}"
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! What gets installed: the datapath-independent result of the service map
+//! and the host's facts (the SNAT address of each backend).
+//!
+//! Built by `fwd attach` from a [`crate::config::Config`], or by hand in the
+//! integration tests (explicit SNAT addresses, ids from 0); read by
+//! [`crate::datapath::Datapath::install`] and by the GC ([`RelaySettings`]).
+
+use std::{net::Ipv4Addr, ops::RangeInclusive, time::Duration};
+
+use fwd_common::{Service4Key, IPPROTO_TCP, IPPROTO_UDP};
+
+use crate::config::{Config, Snat};
+
+/// Everything `fwd attach` installs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Services; `services[i].id == i`.
+    pub services: Vec<PlannedService>,
+    /// Datapath and GC settings.
+    pub settings: RelaySettings,
+}
+
+/// One service: its VIP entries and its backends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedService {
+    /// Service id: 0.. in file order; selects its backend slots.
+    pub id: u32,
+    /// Name, for logs and metrics.
+    pub name: String,
+    /// The VIP.
+    pub vip: Ipv4Addr,
+    /// The VIP port; `None` for a whole-address service (stored as port 0).
+    pub port: Option<u16>,
+    /// IP protocols ([`fwd_common::IPPROTO_TCP`], [`fwd_common::IPPROTO_UDP`]):
+    /// one `SERVICES4` key each.
+    pub protocols: Vec<u8>,
+    /// Backends, in slot order.
+    pub backends: Vec<PlannedBackend>,
+}
+
+impl PlannedService {
+    /// The `SERVICES4` keys of this service, one per protocol.
+    pub fn keys(&self) -> impl Iterator<Item = Service4Key> + '_ {
+        self.protocols
+            .iter()
+            .map(|&proto| Service4Key::new(self.vip, self.port.unwrap_or(0), proto))
+    }
+}
+
+/// One backend with its SNAT source address resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlannedBackend {
+    /// Backend id: 0.. over all services in file order; indexes
+    /// `BACKENDS4` and `BACKEND_STATS`.
+    pub id: u32,
+    /// Backend address.
+    pub addr: Ipv4Addr,
+    /// Backend port; `None` keeps the client's destination port.
+    pub port: Option<u16>,
+    /// Source address of packets towards this backend.
+    pub snat: Ipv4Addr,
+}
+
+/// The `[relay]` settings, read by the loader, the datapath (SNAT ports, via
+/// `RELAY_CONFIG`) and the GC (timeouts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// SNAT source ports (inclusive); must not overlap the host's
+    /// `ip_local_port_range`.
+    pub snat_ports: RangeInclusive<u16>,
+    /// Most flows; `CT4` gets `2 * max_flows` entries (two halves per flow).
+    pub max_flows: u32,
+    /// Idle timeout of an established TCP flow.
+    pub tcp_established: Duration,
+    /// Idle timeout of an opening or closing TCP flow.
+    pub tcp_transitory: Duration,
+    /// Idle timeout of a UDP flow.
+    pub udp: Duration,
+    /// How often the GC scans `CT4`.
+    pub gc_interval: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            snat_ports: 10_000..=32_767,
+            max_flows: 131_072,
+            tcp_established: Duration::from_secs(2 * 3600 + 4 * 60),
+            tcp_transitory: Duration::from_secs(4 * 60),
+            udp: Duration::from_secs(5 * 60),
+            gc_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RelaySettings {
+    /// Entries of `CT4`: two per flow.
+    pub fn ct_entries(&self) -> u32 {
+        self.max_flows.saturating_mul(2)
+    }
+}
+
+/// A backend whose `snat = "auto"` could not be resolved.
+#[derive(Debug, thiserror::Error)]
+#[error("service {service:?}: no source address for backend {backend}")]
+pub struct UnresolvedSnat<E: std::error::Error + 'static> {
+    /// The service name.
+    pub service: String,
+    /// The backend.
+    pub backend: Ipv4Addr,
+    /// Why the resolver found none.
+    #[source]
+    pub source: E,
+}
+
+impl Plan {
+    /// Builds the plan of `config`: ids in file order, `snat = "auto"`
+    /// resolved by `auto_snat(backend)` (the host's preferred source on the
+    /// route to the backend; see [`crate::host::HostFacts::auto_snat`]).
+    pub fn build<E: std::error::Error + 'static>(
+        config: &Config,
+        mut auto_snat: impl FnMut(Ipv4Addr) -> Result<Ipv4Addr, E>,
+    ) -> Result<Plan, UnresolvedSnat<E>> {
+        let mut next_backend = 0u32;
+        let mut services = Vec::with_capacity(config.services.len());
+        for (id, s) in config.services.iter().enumerate() {
+            let mut backends = Vec::with_capacity(s.backends.len());
+            for b in &s.backends {
+                let snat = match s.snat {
+                    Snat::Address(a) => a,
+                    Snat::Auto => auto_snat(b.addr).map_err(|source| UnresolvedSnat {
+                        service: s.name.clone(),
+                        backend: b.addr,
+                        source,
+                    })?,
+                };
+                backends.push(PlannedBackend {
+                    id: next_backend,
+                    addr: b.addr,
+                    port: b.port,
+                    snat,
+                });
+                next_backend += 1;
+            }
+            services.push(PlannedService {
+                id: id as u32,
+                name: s.name.clone(),
+                vip: s.listen.addr,
+                port: s.listen.port,
+                protocols: s.protocol.ipprotos(),
+                backends,
+            });
+        }
+        Ok(Plan {
+            services,
+            settings: config.relay.clone(),
+        })
+    }
+
+    /// Every backend with its service, in id order.
+    pub fn backends(&self) -> impl Iterator<Item = (&PlannedService, &PlannedBackend)> {
+        self.services
+            .iter()
+            .flat_map(|s| s.backends.iter().map(move |b| (s, b)))
+    }
+}
+
+/// Short name of an IP protocol number, for logs and tables.
+pub fn proto_name(proto: u8) -> &'static str {
+    match proto {
+        IPPROTO_TCP => "tcp",
+        IPPROTO_UDP => "udp",
+        _ => "?",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[[service]]
+name = "a"
+listen = "198.18.0.10"
+backends = ["198.19.0.1", "198.19.0.2"]
+
+[[service]]
+name = "b"
+listen = "198.18.0.11:53"
+protocol = "udp"
+backends = ["198.19.1.1:5353"]
+snat = "198.19.1.254"
+"#;
+
+    #[test]
+    fn ids_in_file_order_and_snat_resolved() {
+        let config = Config::parse(FILE).unwrap();
+        let plan = Plan::build(&config, |b| {
+            Ok::<_, std::io::Error>(Ipv4Addr::new(198, 19, b.octets()[2], 250))
+        })
+        .unwrap();
+        assert_eq!(plan.services.len(), 2);
+        let (a, b) = (&plan.services[0], &plan.services[1]);
+        assert_eq!((a.id, b.id), (0, 1));
+        assert_eq!(a.protocols, vec![IPPROTO_TCP, IPPROTO_UDP]);
+        assert_eq!(b.protocols, vec![IPPROTO_UDP]);
+        let ids: Vec<u32> = plan.backends().map(|(_, b)| b.id).collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+        assert_eq!(a.backends[1].snat, Ipv4Addr::new(198, 19, 0, 250));
+        assert_eq!(
+            b.backends[0].snat,
+            Ipv4Addr::new(198, 19, 1, 254),
+            "explicit snat kept"
+        );
+        assert_eq!(b.backends[0].port, Some(5353));
+        let keys: Vec<Service4Key> = a.keys().chain(b.keys()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                Service4Key::new(Ipv4Addr::new(198, 18, 0, 10), 0, IPPROTO_TCP),
+                Service4Key::new(Ipv4Addr::new(198, 18, 0, 10), 0, IPPROTO_UDP),
+                Service4Key::new(Ipv4Addr::new(198, 18, 0, 11), 53, IPPROTO_UDP),
+            ]
+        );
+        assert_eq!(plan.settings, RelaySettings::default());
+    }
+
+    #[test]
+    fn unresolved_auto_snat_names_service_and_backend() {
+        let config = Config::parse(FILE).unwrap();
+        let err = Plan::build(&config, |_| Err(std::io::Error::other("no route"))).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("\"a\"") && msg.contains("198.19.0.1"), "{msg}");
+        assert_eq!(err.source.to_string(), "no route");
+    }
+}

@@ -1,0 +1,218 @@
+//! What `fwd check` prints: the services, the map keys and the relay
+//! settings that `fwd attach` would install, in aligned tables.
+
+use std::fmt::Write as _;
+
+use crate::{
+    config::{Config, Snat},
+    host::HostFacts,
+    plan::proto_name,
+};
+
+/// Formats rows as columns separated by two spaces (last column unpadded).
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 < row.len() {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[c]);
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
+    cells.iter().map(|s| s.to_string()).collect()
+}
+
+/// The SNAT column of a backend: explicit, resolved from the route, or why
+/// not (`facts` is `None` when the host could not be examined).
+fn snat_cell(snat: Snat, backend: std::net::Ipv4Addr, facts: Result<&HostFacts, &str>) -> String {
+    match (snat, facts) {
+        (Snat::Address(a), _) => a.to_string(),
+        (Snat::Auto, Err(why)) => format!("auto (not resolved: {why})"),
+        (Snat::Auto, Ok(f)) => match f.auto_snat(backend) {
+            Ok(a) => {
+                let via = f
+                    .routes
+                    .get(&backend)
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(|r| r.oif);
+                match via.and_then(|i| f.ifname(i)) {
+                    Some(ifname) => format!("{a} (auto, via {ifname})"),
+                    None => format!("{a} (auto)"),
+                }
+            }
+            Err(e) => format!("auto: {e}"),
+        },
+    }
+}
+
+/// The whole report. `facts` resolves `snat = "auto"` when available.
+pub fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "services ({})", config.services.len());
+    let mut rows = vec![row([
+        "ID",
+        "NAME",
+        "LISTEN",
+        "PROTO",
+        "BACKEND ID",
+        "BACKEND",
+        "SNAT",
+    ])];
+    let mut backend_id = 0u32;
+    for (id, s) in config.services.iter().enumerate() {
+        for (i, b) in s.backends.iter().enumerate() {
+            let first = i == 0;
+            rows.push(vec![
+                if first { id.to_string() } else { String::new() },
+                if first { s.name.clone() } else { String::new() },
+                if first {
+                    s.listen.to_string()
+                } else {
+                    String::new()
+                },
+                if first {
+                    s.protocol.name().to_string()
+                } else {
+                    String::new()
+                },
+                backend_id.to_string(),
+                match b.port {
+                    Some(_) => b.to_string(),
+                    None => format!("{} (port kept)", b.addr),
+                },
+                snat_cell(s.snat, b.addr, facts),
+            ]);
+            backend_id += 1;
+        }
+    }
+    out += &table(&rows);
+
+    let _ = writeln!(out, "\nSERVICES4 keys (port 0: whole address, every port)");
+    let mut rows = vec![row(["VIP", "PORT", "PROTO", "SERVICE ID", "BACKENDS"])];
+    for (id, s) in config.services.iter().enumerate() {
+        for proto in s.protocol.ipprotos() {
+            rows.push(vec![
+                s.listen.addr.to_string(),
+                s.listen.port.unwrap_or(0).to_string(),
+                proto_name(proto).to_string(),
+                id.to_string(),
+                s.backends.len().to_string(),
+            ]);
+        }
+    }
+    out += &table(&rows);
+
+    let r = &config.relay;
+    let d = |d| humantime::format_duration(d).to_string();
+    let _ = writeln!(out, "\nrelay");
+    out += &table(&[
+        row([
+            "snat_ports",
+            &format!("{}-{}", r.snat_ports.start(), r.snat_ports.end()),
+        ]),
+        row([
+            "max_flows",
+            &format!("{} (CT4: {} entries)", r.max_flows, r.ct_entries()),
+        ]),
+        row(["tcp_established_timeout", &d(r.tcp_established)]),
+        row(["tcp_transitory_timeout", &d(r.tcp_transitory)]),
+        row(["udp_timeout", &d(r.udp)]),
+        row(["gc_interval", &d(r.gc_interval)]),
+    ]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::host::{Interface, NoRoute, Route, RouteKind};
+
+    #[test]
+    fn columns_are_aligned() {
+        let t = table(&[row(["A", "BB", "C"]), row(["long", "x", "y"])]);
+        assert_eq!(t, "A     BB  C\nlong  x   y\n");
+    }
+
+    #[test]
+    fn renders_services_keys_and_settings() {
+        let config = Config::parse(include_str!("../../maps.toml")).unwrap();
+        let mut routes = BTreeMap::new();
+        let backend = "198.19.150.195".parse().unwrap();
+        let prefsrc = Some("198.19.0.1".parse().unwrap());
+        routes.insert(
+            backend,
+            Ok(Route {
+                dst: backend,
+                kind: RouteKind::Unicast,
+                oif: Some(3),
+                prefsrc,
+                gateway: None,
+            }),
+        );
+        routes.insert(
+            "198.19.10.11".parse().unwrap(),
+            Err(NoRoute {
+                errno: libc::ENETUNREACH,
+            }),
+        );
+        let facts = HostFacts {
+            interfaces: vec![Interface {
+                name: "eth1".into(),
+                index: 3,
+            }],
+            local_addrs: vec![],
+            listeners: vec![],
+            local_port_range: 32768..=60999,
+            routes,
+        };
+        let out = render(&config, Ok(&facts));
+        assert!(
+            out.contains("198.19.150.195 (port kept)  198.19.0.1 (auto, via eth1)"),
+            "{out}"
+        );
+        let line = out.lines().find(|l| l.contains("198.19.10.11:80")).unwrap();
+        assert!(
+            line.contains("  auto: no route to it: Network is unreachable"),
+            "{out}"
+        );
+        assert!(
+            out.contains("198.19.0.1\n"),
+            "explicit snat shown as is:\n{out}"
+        );
+        assert!(out.contains("198.18.82.70  0     tcp    0"), "{out}");
+        assert!(out.contains("198.18.82.70  0     udp    0"), "{out}");
+        assert!(out.contains("198.18.82.80  8080  tcp    1"), "{out}");
+        assert!(
+            out.contains("max_flows                131072 (CT4: 262144 entries)"),
+            "{out}"
+        );
+        assert!(out.contains("tcp_established_timeout  2h 4m"), "{out}");
+
+        let out = render(&config, Err("netlink refused"));
+        assert!(
+            out.contains("auto (not resolved: netlink refused)"),
+            "{out}"
+        );
+    }
+}

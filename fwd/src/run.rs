@@ -1,0 +1,208 @@
+//! The commands: `fwd check` and `fwd attach` (the orchestration of checks,
+//! load, install, sysctls, attach, GC and shutdown).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use log::{info, warn};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::{
+    cli::{AttachArgs, CheckArgs, Cli, Command},
+    config::Config,
+    datapath::Datapath,
+    error_chain, gc,
+    host::{self, sysctl, HostError, HostFacts, Interface},
+    plan::{proto_name, Plan, PlannedService, RelaySettings},
+    report,
+};
+
+/// Runs a parsed command line.
+pub fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Attach(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(attach(&args))
+        }
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let config = Config::load(path).with_context(|| format!("service map {}", path.display()))?;
+    for w in &config.warnings {
+        warn!("{}: {w}", path.display());
+    }
+    Ok(config)
+}
+
+/// `fwd check`: validate, then print what would be installed.
+pub fn check(args: &CheckArgs) -> anyhow::Result<()> {
+    let config = load_config(&args.map)?;
+    let facts = HostFacts::gather(&config).map_err(|e| error_chain(&e));
+    print!(
+        "{}",
+        report::render(&config, facts.as_ref().map_err(String::as_str))
+    );
+    Ok(())
+}
+
+/// `fwd attach`: every check first; then load, install, sysctls, attach;
+/// then GC until SIGINT or SIGTERM; then detach.
+pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
+    // Installed first so that a signal during setup stops fwd cleanly.
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+
+    // Checks: nothing is installed or changed until all have passed.
+    host::check_privileges()?;
+    let config = load_config(&args.map)?;
+    let interfaces = host::resolve_interfaces(&args.interfaces)?;
+    let facts = HostFacts::gather(&config).context("examining the host")?;
+    let warnings = host::preflight(&config, &facts, &interfaces)
+        .map_err(|problems| HostError::Checks { problems })?;
+    for w in &warnings {
+        warn!("{w}");
+    }
+    let plan = Plan::build(&config, |b| facts.auto_snat(b))?;
+
+    let mut datapath = Datapath::load(&plan.settings).context("loading the XDP program")?;
+    datapath
+        .install(&plan)
+        .context("installing the service map")?;
+    enable_sysctls(&interfaces)?;
+    // Redirect targets first, so that the program never runs without them.
+    for i in &interfaces {
+        datapath.allow_redirect(i.index)?;
+    }
+    for i in &interfaces {
+        match datapath.attach(&i.name, args.mode.into()) {
+            Ok(mode) => info!("attached to {} ({mode} mode)", i.name),
+            Err(e) => {
+                datapath.detach_all();
+                return Err(e.into());
+            }
+        }
+    }
+    for s in &plan.services {
+        info!("{}", describe(s));
+    }
+    info!("ready");
+
+    serve(&mut datapath, &plan.settings, &mut sigterm, &mut sigint).await;
+    datapath.detach_all();
+    Ok(())
+}
+
+/// The kernel settings the relay needs on the interfaces it serves.
+fn enable_sysctls(interfaces: &[Interface]) -> Result<(), HostError> {
+    if let Some(old) = sysctl::ensure("net.ipv4.ip_forward", "1")? {
+        info!("enabling IPv4 forwarding (net.ipv4.ip_forward was {old})");
+    }
+    // The datapath hands some already-translated packets to the kernel (when
+    // the next hop has no neighbour entry yet, so the kernel resolves it).
+    // Those packets carry the relay's own address as their source; without
+    // accept_local the kernel drops them as martians.
+    for i in interfaces {
+        let key = sysctl::accept_local_key(&i.name);
+        if let Some(old) = sysctl::ensure(&key, "1")? {
+            info!("setting {key} = 1 (was {old}): translated packets the kernel forwards have a local source");
+        }
+    }
+    Ok(())
+}
+
+/// One log line per service: `aix-01 198.18.82.70 (any) -> 198.19.150.195 snat 198.19.0.1`.
+pub fn describe(s: &PlannedService) -> String {
+    let listen = match s.port {
+        Some(p) => format!("{}:{p}", s.vip),
+        None => s.vip.to_string(),
+    };
+    let proto = match s.protocols.as_slice() {
+        [one] => proto_name(*one),
+        _ => "any",
+    };
+    let backends: Vec<String> = s
+        .backends
+        .iter()
+        .map(|b| match b.port {
+            Some(p) => format!("{}:{p} snat {}", b.addr, b.snat),
+            None => format!("{} snat {}", b.addr, b.snat),
+        })
+        .collect();
+    format!("{} {listen} ({proto}) -> {}", s.name, backends.join(", "))
+}
+
+/// Expires idle flows every `gc_interval` until a signal arrives.
+async fn serve(
+    datapath: &mut Datapath,
+    settings: &RelaySettings,
+    sigterm: &mut tokio::signal::unix::Signal,
+    sigint: &mut tokio::signal::unix::Signal,
+) {
+    let mut tick = tokio::time::interval(settings.gc_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // The first tick is immediate: nothing to expire yet.
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = gc::run_once(datapath, settings) {
+                    warn!("gc: {}", error_chain(&e));
+                }
+            }
+            _ = sigterm.recv() => {
+                info!("SIGTERM: stopping");
+                return;
+            }
+            _ = sigint.recv() => {
+                info!("SIGINT: stopping");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::plan::PlannedBackend;
+
+    #[test]
+    fn service_log_lines() {
+        let s = PlannedService {
+            id: 0,
+            name: "aix-01".into(),
+            vip: Ipv4Addr::new(198, 18, 82, 70),
+            port: None,
+            protocols: vec![fwd_common::IPPROTO_TCP, fwd_common::IPPROTO_UDP],
+            backends: vec![PlannedBackend {
+                id: 0,
+                addr: Ipv4Addr::new(198, 19, 150, 195),
+                port: None,
+                snat: Ipv4Addr::new(198, 19, 0, 1),
+            }],
+        };
+        assert_eq!(
+            describe(&s),
+            "aix-01 198.18.82.70 (any) -> 198.19.150.195 snat 198.19.0.1"
+        );
+        let mut s = s;
+        s.port = Some(8080);
+        s.protocols = vec![fwd_common::IPPROTO_TCP];
+        s.backends[0].port = Some(80);
+        s.backends.push(PlannedBackend {
+            id: 1,
+            addr: Ipv4Addr::new(198, 19, 150, 196),
+            ..s.backends[0]
+        });
+        assert_eq!(
+            describe(&s),
+            "aix-01 198.18.82.70:8080 (tcp) -> 198.19.150.195:80 snat 198.19.0.1, 198.19.150.196:80 snat 198.19.0.1"
+        );
+    }
+}
