@@ -1,0 +1,24 @@
+//! Test infrastructure of fwd: packets for `BPF_PROG_TEST_RUN` tests, and
+//! network namespaces, topologies and a running relay for end-to-end tests.
+//!
+//! Used by the tests in `tests/tests/` and by `cargo xtask demo`. Everything
+//! except [`packet`] and [`maps_file`] needs root: it creates namespaces and
+//! veth pairs, and runs `fwd attach`.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod maps_file;
+pub mod netns;
+pub mod packet;
+pub mod process;
+pub mod relay;
+pub mod topology;
+pub mod traffic;
+pub mod xdp_pass;
+
+pub use error::{Error, Result};
+pub use maps_file::{maps_toml, ServiceSpec};
+pub use netns::Netns;
+pub use relay::Relay;
+pub use topology::{Host, Shape, Topology};
