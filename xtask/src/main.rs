@@ -1,1 +1,50 @@
-fn main(){}
+//! `cargo xtask`: builds fwd with its eBPF toolchain, runs the tests, shows
+//! a demo. Run `cargo xtask --help`.
+
+mod build;
+mod cmd;
+mod demo;
+mod test;
+mod toolchain;
+
+use clap::{Parser, Subcommand};
+
+/// Developer tasks of the fwd workspace.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Installs the eBPF toolchain if missing (rust-src for nightly,
+    /// bpf-linker in .tools/) and builds target/release/fwd.
+    Build,
+    /// Builds, then runs the unit tests and, as root, the integration tests
+    /// (installs iproute2/ethtool with apt-get if missing). Arguments after
+    /// `--` go to the integration test binaries (e.g. a test name filter).
+    Test {
+        /// Passed to the integration test binaries.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Builds, then relays TCP and UDP between network namespaces through
+    /// fwd and prints what each side saw (needs root).
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = toolchain::repo_root();
+    match cli.task {
+        Task::Build => {
+            let bin = build::build(&root)?;
+            println!("fwd built: {}", bin.display());
+            Ok(())
+        }
+        Task::Test { args } => test::test(&root, &args),
+        Task::Demo => demo::demo(&root),
+    }
+}
