@@ -92,8 +92,16 @@ reasons! {
     DropInternal = 18, "drop_internal", DROP;
 }
 
-/// Number of reasons: the size of [`crate::maps::REASON_STATS`].
+/// Number of reasons.
 pub const REASON_COUNT: u32 = Reason::ALL.len() as u32;
+
+/// Index in [`crate::maps::REASON_STATS`] of `reason` counted on the
+/// interface in slot `slot` (see [`crate::maps::IFINDEX_SLOTS`]; slot 0 is
+/// "an interface without a slot").
+#[inline(always)]
+pub const fn reason_index(slot: u32, reason: u32) -> u32 {
+    slot * REASON_COUNT + reason
+}
 
 /// A packet and byte counter.
 #[repr(C)]
@@ -130,10 +138,11 @@ pub struct BackendStats {
     pub to_backend: Counter,
     /// Backend -> client packets and IPv4 bytes.
     pub to_client: Counter,
-    /// Flows created towards this backend.
-    pub flows_created: u64,
-    /// Reserved; zero.
-    pub reserved: u64,
+    /// TCP flows created towards this backend (a SYN reopening a closed
+    /// tuple counts as a new flow).
+    pub flows_created_tcp: u64,
+    /// UDP flows created towards this backend.
+    pub flows_created_udp: u64,
 }
 const _: () = assert!(core::mem::size_of::<BackendStats>() == 48);
 
@@ -142,7 +151,8 @@ impl BackendStats {
     pub fn merge(&mut self, other: &BackendStats) {
         self.to_backend.merge(&other.to_backend);
         self.to_client.merge(&other.to_client);
-        self.flows_created += other.flows_created;
+        self.flows_created_tcp += other.flows_created_tcp;
+        self.flows_created_udp += other.flows_created_udp;
     }
 }
 

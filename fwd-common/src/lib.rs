@@ -23,6 +23,7 @@ extern crate std;
 pub mod config;
 pub mod counters;
 pub mod csum;
+pub mod events;
 pub mod flow;
 pub mod hash;
 pub mod maps;
@@ -30,6 +31,7 @@ pub mod service;
 
 pub use config::RelayConfig;
 pub use counters::{BackendStats, Counter, Reason};
+pub use events::FlowEvent;
 pub use flow::{Flow4, Flow4Key};
 pub use service::{Backend4, Service4, Service4Key};
 
@@ -77,4 +79,5 @@ mod pod {
     unsafe impl aya::Pod for Counter {}
     unsafe impl aya::Pod for BackendStats {}
     unsafe impl aya::Pod for RelayConfig {}
+    unsafe impl aya::Pod for FlowEvent {}
 }

@@ -19,9 +19,22 @@ pub const CT4: &str = "CT4";
 /// `DevMapHash` keyed by ifindex: the interfaces fwd is attached to, which
 /// the datapath may redirect to. Written by the loader.
 pub const DEVMAP: &str = "DEVMAP";
-/// `PerCpuArray<Counter>` indexed by [`crate::Reason`]. Written by the
-/// datapath, read (summed over CPUs) by the loader.
+/// `PerCpuArray<Counter>` indexed by
+/// [`crate::counters::reason_index`]`(interface slot, reason)`: packets and
+/// frame bytes per interface and [`crate::Reason`]. Written by the datapath,
+/// read (summed over CPUs) by the loader.
 pub const REASON_STATS: &str = "REASON_STATS";
+/// `Array<u32>` indexed by ifindex (below [`MAX_IFINDEX`]): the slot of each
+/// attached interface in [`REASON_STATS`] (1..=[`MAX_INTERFACES`]; 0 means
+/// none). Written by the loader, read by the datapath for every packet.
+pub const IFINDEX_SLOTS: &str = "IFINDEX_SLOTS";
+/// `RingBuf` of [`crate::events::FlowEvent`]: flow start and end events,
+/// never per packet. Written by the datapath, read by the loader.
+pub const FLOW_EVENTS: &str = "FLOW_EVENTS";
+/// `PerCpuArray<u64>` with one entry: flow events the datapath could not
+/// put in [`FLOW_EVENTS`] (ring full). Written by the datapath, read by the
+/// loader.
+pub const EVENTS_LOST: &str = "EVENTS_LOST";
 /// `PerCpuArray<BackendStats>` indexed by backend id. Written by the
 /// datapath, read by the loader.
 pub const BACKEND_STATS: &str = "BACKEND_STATS";
@@ -39,5 +52,13 @@ pub const MAX_BACKENDS: u32 = 4096;
 pub const MAX_SERVICE_KEYS: u32 = 2 * MAX_SERVICES;
 /// Default size of [`CT4`] in entries (two per flow).
 pub const DEFAULT_CT_ENTRIES: u32 = 2 * 131_072;
-/// Size of [`DEVMAP`].
+/// Size of [`DEVMAP`], and the most interfaces with their own counters.
 pub const MAX_INTERFACES: u32 = 64;
+/// Size of [`IFINDEX_SLOTS`]: interfaces with a larger ifindex are counted
+/// in slot 0.
+pub const MAX_IFINDEX: u32 = 65_536;
+/// Size of [`REASON_STATS`].
+pub const REASON_STATS_ENTRIES: u32 = (MAX_INTERFACES + 1) * crate::counters::REASON_COUNT;
+/// Size of [`FLOW_EVENTS`] in bytes (a power of two multiple of the page
+/// size): about 11,900 events of 88 bytes (+8 bytes of ring header each).
+pub const FLOW_EVENTS_BYTES: u32 = 1 << 20;

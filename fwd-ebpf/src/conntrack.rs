@@ -4,12 +4,14 @@
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use fwd_common::{
+    events::{end_reason, EVENT_END, EVENT_START},
     flow::{tcp_flags, DIR_FORWARD, DIR_REPLY},
     hash::{snat_port_candidate, SNAT_PORT_TRIES},
     Flow4, Flow4Key, Reason, IPPROTO_TCP,
 };
 
 use crate::{
+    events::{emit, tcp_ended},
     lookup::{NewFlow, Target},
     maps::{CT4, RELAY_CONFIG},
     parse::Packet,
@@ -73,24 +75,76 @@ fn refresh(pkt: &Packet, flow: *mut Flow4, now: u64) -> Nat {
     f.bytes += pkt.ip_len as u64;
     let mut new_flow = false;
     if pkt.key.proto == IPPROTO_TCP {
-        let closing = f.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
         let syn_only = pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        if f.direction == DIR_FORWARD && closing && syn_only {
-            // The client reuses a closed tuple: a new connection over the same
-            // translation. Both halves start over from SYN.
-            f.tcp_flags = pkt.tcp_flags;
-            f.created_ns = now;
-            if let Some(reply) = CT4.get_ptr_mut(f.other_key(IPPROTO_TCP)) {
-                // SAFETY: as above, from a lookup in this run.
-                unsafe { (*reply).tcp_flags = 0 };
-            }
-            new_flow = true;
-        } else if f.tcp_flags | pkt.tcp_flags != f.tcp_flags {
-            f.tcp_flags |= pkt.tcp_flags;
+        if f.tcp_flags | pkt.tcp_flags != f.tcp_flags || syn_only {
+            new_flow = tcp_transition(pkt, f, syn_only, now);
         }
     }
-    count_backend(f.backend_id, f.direction, pkt.ip_len, new_flow);
+    count_backend(
+        f.backend_id,
+        f.direction,
+        pkt.ip_len,
+        new_flow,
+        pkt.key.proto,
+    );
     Nat::of(f)
+}
+
+/// The rare TCP path, taken when a packet adds flags to its half or is a
+/// SYN: looks at the other half, reports a flow's end (RST either way, or
+/// FIN both ways), and starts a new flow over the same translation when the
+/// client reuses a closed tuple. Returns whether a new flow started.
+#[inline(always)]
+fn tcp_transition(pkt: &Packet, f: &mut Flow4, syn_only: bool, now: u64) -> bool {
+    // SAFETY: from a CT4 lookup in this run (see `refresh`).
+    let mut other = CT4
+        .get_ptr_mut(f.other_key(IPPROTO_TCP))
+        .map(|o| unsafe { &mut *o });
+    let other_flags = other.as_ref().map(|o| o.tcp_flags).unwrap_or(0);
+    let was_ended = tcp_ended(f.tcp_flags, other_flags);
+    let closing = f.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
+    if f.direction == DIR_FORWARD && syn_only && (was_ended || closing) {
+        if !was_ended {
+            // A half-closed connection replaced by a new one: it ended.
+            emit(
+                EVENT_END,
+                end_reason::FIN,
+                &pkt.key,
+                f,
+                other.as_deref(),
+                now,
+            );
+        }
+        f.tcp_flags = pkt.tcp_flags;
+        f.created_ns = now;
+        f.packets = 1;
+        f.bytes = pkt.ip_len as u64;
+        if let Some(o) = other.as_mut() {
+            o.tcp_flags = 0;
+            o.created_ns = now;
+            o.packets = 0;
+            o.bytes = 0;
+        }
+        emit(
+            EVENT_START,
+            end_reason::NONE,
+            &pkt.key,
+            f,
+            other.as_deref(),
+            now,
+        );
+        return true;
+    }
+    f.tcp_flags |= pkt.tcp_flags;
+    if !was_ended && tcp_ended(f.tcp_flags, other_flags) {
+        let reason = if (f.tcp_flags | other_flags) & tcp_flags::RST != 0 {
+            end_reason::RST
+        } else {
+            end_reason::FIN
+        };
+        emit(EVENT_END, reason, &pkt.key, f, other.as_deref(), now);
+    }
+    false
 }
 
 /// Creates both halves of a new flow.
@@ -170,7 +224,15 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
     };
     match CT4.insert(key, forward, BPF_NOEXIST as u64) {
         Ok(()) => {
-            count_backend(new.backend_id, DIR_FORWARD, pkt.ip_len, true);
+            count_backend(new.backend_id, DIR_FORWARD, pkt.ip_len, true, key.proto);
+            emit(
+                EVENT_START,
+                end_reason::NONE,
+                key,
+                &forward,
+                Some(&reply),
+                now,
+            );
             Ok(Nat::of(&forward))
         }
         Err(e) => {

@@ -9,6 +9,7 @@
 
 mod access;
 mod conntrack;
+mod events;
 mod lookup;
 mod maps;
 mod parse;
@@ -28,7 +29,7 @@ pub fn fwd_xdp(ctx: XdpContext) -> u32 {
     let reason = match try_fwd(&ctx) {
         Ok(reason) | Err(reason) => reason,
     };
-    stats::count_reason(reason, frame_len(&ctx));
+    stats::count_reason(&ctx, reason, frame_len(&ctx));
     reason.action()
 }
 

@@ -3,13 +3,12 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMapHash, HashMap, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
 };
 use fwd_common::{
-    counters::REASON_COUNT,
     maps::{
-        DEFAULT_CT_ENTRIES, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_INTERFACES, MAX_SERVICES,
-        MAX_SERVICE_KEYS,
+        DEFAULT_CT_ENTRIES, FLOW_EVENTS_BYTES, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_IFINDEX,
+        MAX_INTERFACES, MAX_SERVICES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
     },
     Backend4, BackendStats, Counter, Flow4, Flow4Key, RelayConfig, Service4, Service4Key,
 };
@@ -39,9 +38,23 @@ pub static CT4: HashMap<Flow4Key, Flow4> = HashMap::with_max_entries(DEFAULT_CT_
 #[map(name = "DEVMAP")]
 pub static DEVMAP: DevMapHash = DevMapHash::with_max_entries(MAX_INTERFACES, 0);
 
-/// Packets and frame bytes per [`fwd_common::Reason`]. Written here.
+/// Packets and frame bytes per interface slot and [`fwd_common::Reason`].
+/// Written here.
 #[map(name = "REASON_STATS")]
-pub static REASON_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(REASON_COUNT, 0);
+pub static REASON_STATS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(REASON_STATS_ENTRIES, 0);
+
+/// Counter slot of each attached interface, by ifindex. Written by the loader.
+#[map(name = "IFINDEX_SLOTS")]
+pub static IFINDEX_SLOTS: Array<u32> = Array::with_max_entries(MAX_IFINDEX, 0);
+
+/// Flow start and end events. Written here, read by the loader.
+#[map(name = "FLOW_EVENTS")]
+pub static FLOW_EVENTS: RingBuf = RingBuf::with_byte_size(FLOW_EVENTS_BYTES, 0);
+
+/// Events that did not fit in [`FLOW_EVENTS`]. Written here.
+#[map(name = "EVENTS_LOST")]
+pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Traffic per backend. Written here.
 #[map(name = "BACKEND_STATS")]

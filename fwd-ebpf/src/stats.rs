@@ -1,23 +1,29 @@
-//! Per-CPU counters: reasons and backend traffic. Plain adds are safe: each
-//! CPU writes only its own copy of a per-CPU array.
+//! Per-CPU counters: reasons per interface, and backend traffic. Plain adds
+//! are safe: each CPU writes only its own copy of a per-CPU array.
 
-use fwd_common::{flow::DIR_FORWARD, Reason};
+use aya_ebpf::programs::XdpContext;
+use fwd_common::{counters::reason_index, flow::DIR_FORWARD, Reason, IPPROTO_TCP};
 
-use crate::maps::{BACKEND_STATS, REASON_STATS};
+use crate::maps::{BACKEND_STATS, IFINDEX_SLOTS, REASON_STATS};
 
-/// Counts one packet of `frame_len` bytes under `reason`.
+/// Counts one packet of `frame_len` bytes under `reason` for the interface
+/// it arrived on.
 #[inline(always)]
-pub fn count_reason(reason: Reason, frame_len: u64) {
-    if let Some(c) = REASON_STATS.get_ptr_mut(reason as u32) {
+pub fn count_reason(ctx: &XdpContext, reason: Reason, frame_len: u64) {
+    let slot = IFINDEX_SLOTS
+        .get(ctx.ingress_ifindex() as u32)
+        .copied()
+        .unwrap_or(0);
+    if let Some(c) = REASON_STATS.get_ptr_mut(reason_index(slot, reason as u32)) {
         // SAFETY: a per-CPU slot, valid for this run, written only by this CPU.
         unsafe { (*c).add(frame_len) };
     }
 }
 
 /// Counts one packet of `ip_len` bytes of a flow to (forward) or from
-/// (reply) backend `backend_id`, and a new flow when `new_flow`.
+/// (reply) backend `backend_id`, and a new flow of `proto` when `new_flow`.
 #[inline(always)]
-pub fn count_backend(backend_id: u32, direction: u8, ip_len: u16, new_flow: bool) {
+pub fn count_backend(backend_id: u32, direction: u8, ip_len: u16, new_flow: bool, proto: u8) {
     if let Some(s) = BACKEND_STATS.get_ptr_mut(backend_id) {
         // SAFETY: a per-CPU slot, valid for this run, written only by this CPU.
         let s = unsafe { &mut *s };
@@ -27,7 +33,11 @@ pub fn count_backend(backend_id: u32, direction: u8, ip_len: u16, new_flow: bool
             s.to_client.add(ip_len as u64);
         }
         if new_flow {
-            s.flows_created += 1;
+            if proto == IPPROTO_TCP {
+                s.flows_created_tcp += 1;
+            } else {
+                s.flows_created_udp += 1;
+            }
         }
     }
 }

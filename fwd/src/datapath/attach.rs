@@ -5,7 +5,9 @@ use std::fmt;
 use aya::programs::{xdp::XdpLinkId, XdpMode};
 use log::{info, warn};
 
-use super::{Attachment, Datapath, DatapathError};
+use fwd_common::maps::{self as names, MAX_IFINDEX, MAX_INTERFACES};
+
+use super::{error::map_err, Attachment, Datapath, DatapathError};
 use crate::host::ifaces;
 
 /// How to attach (`--mode`).
@@ -114,11 +116,29 @@ impl Datapath {
         }
     }
 
-    /// Adds an interface to `DEVMAP` (key and value: its ifindex) so that the
-    /// program may redirect to it.
+    /// Registers an interface: adds it to `DEVMAP` (key and value: its
+    /// ifindex) so that the program may redirect to it, and gives it a
+    /// counter slot in `IFINDEX_SLOTS` so its packets are counted apart
+    /// ([`Datapath::interface_reason_stats`]). Registering twice is a no-op.
     pub fn allow_redirect(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        if self.interfaces.iter().any(|(i, _)| *i == ifindex) {
+            return Ok(());
+        }
         self.devmap
             .insert(ifindex, ifindex, None, 0)
-            .map_err(|source| DatapathError::Devmap { ifindex, source })
+            .map_err(|source| DatapathError::Devmap { ifindex, source })?;
+        let slot = self.interfaces.len() as u32 + 1;
+        if slot <= MAX_INTERFACES && ifindex < MAX_IFINDEX {
+            self.ifindex_slots.set(ifindex, slot, 0).map_err(map_err(
+                names::IFINDEX_SLOTS,
+                format!("writing ifindex {ifindex}"),
+            ))?;
+        } else {
+            warn!(
+                "interface {ifindex}: no counter slot left, its packets are counted as \"other\""
+            );
+        }
+        self.interfaces.push((ifindex, slot));
+        Ok(())
     }
 }

@@ -7,16 +7,17 @@
 
 mod attach;
 mod error;
+mod stats;
 
 use aya::{
-    maps::{Array, DevMapHash, HashMap, Map, MapData, MapError, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
     programs::Xdp,
     Ebpf, EbpfLoader,
 };
 use fwd_common::{
     maps::{self as names, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES},
     service::backend_slot_index,
-    Backend4, BackendStats, Counter, Flow4, Flow4Key, Reason, RelayConfig, Service4, Service4Key,
+    Backend4, BackendStats, Counter, Flow4, Flow4Key, RelayConfig, Service4, Service4Key,
     IPPROTO_TCP, IPPROTO_UDP,
 };
 
@@ -24,6 +25,7 @@ use self::error::{is_missing, map_err};
 pub use self::{
     attach::{AttachMode, AttachedMode},
     error::DatapathError,
+    stats::InterfaceReasons,
 };
 use crate::{
     plan::{Plan, RelaySettings},
@@ -50,8 +52,15 @@ pub struct Datapath {
     devmap: DevMapHash<MapData>,
     reason_stats: PerCpuArray<MapData, Counter>,
     backend_stats: PerCpuArray<MapData, BackendStats>,
+    ifindex_slots: Array<MapData, u32>,
+    events_lost: PerCpuArray<MapData, u64>,
+    /// Taken once by the flow-event consumer.
+    flow_events: Option<RingBuf<MapData>>,
     ct_capacity: u32,
     attachments: Vec<Attachment>,
+    /// Interfaces registered with [`Datapath::allow_redirect`] and their
+    /// counter slot in `REASON_STATS` (1, 2, ...).
+    interfaces: Vec<(u32, u32)>,
 }
 
 fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, DatapathError> {
@@ -101,9 +110,13 @@ impl Datapath {
             devmap: typed(&mut ebpf, names::DEVMAP)?,
             reason_stats: typed(&mut ebpf, names::REASON_STATS)?,
             backend_stats: typed(&mut ebpf, names::BACKEND_STATS)?,
+            ifindex_slots: typed(&mut ebpf, names::IFINDEX_SLOTS)?,
+            events_lost: typed(&mut ebpf, names::EVENTS_LOST)?,
+            flow_events: Some(typed(&mut ebpf, names::FLOW_EVENTS)?),
             ebpf,
             ct_capacity,
             attachments: Vec::new(),
+            interfaces: Vec::new(),
         })
     }
 
@@ -174,34 +187,6 @@ impl Datapath {
             .program_mut(PROGRAM)
             .and_then(|p| <&mut Xdp>::try_from(p).ok())
             .expect("load() checked that the object has the XDP program")
-    }
-
-    /// `REASON_STATS` summed over CPUs, for every reason in [`Reason::ALL`]
-    /// order.
-    pub fn reason_stats(&self) -> Result<Vec<(Reason, Counter)>, DatapathError> {
-        Reason::ALL
-            .iter()
-            .map(|&r| {
-                let per_cpu = self.reason_stats.get(&(r as u32), 0).map_err(map_err(
-                    names::REASON_STATS,
-                    format!("reading {}", r.name()),
-                ))?;
-                let mut sum = Counter::default();
-                per_cpu.iter().for_each(|c| sum.merge(c));
-                Ok((r, sum))
-            })
-            .collect()
-    }
-
-    /// `BACKEND_STATS[backend_id]` summed over CPUs.
-    pub fn backend_stats(&self, backend_id: u32) -> Result<BackendStats, DatapathError> {
-        let per_cpu = self.backend_stats.get(&backend_id, 0).map_err(map_err(
-            names::BACKEND_STATS,
-            format!("reading backend {backend_id}"),
-        ))?;
-        let mut sum = BackendStats::default();
-        per_cpu.iter().for_each(|s| sum.merge(s));
-        Ok(sum)
     }
 
     /// Every `CT4` entry (both halves of every flow). Entries deleted while

@@ -3,16 +3,18 @@
 
 use fwd::{datapath::Datapath, plan::RelaySettings};
 use fwd_common::{
+    addr4_from_raw,
     counters::xdp_action,
+    events::{end_reason, EVENT_END, EVENT_START},
     flow::{tcp_flags::*, DIR_FORWARD, DIR_REPLY},
-    Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP,
+    port_from_raw, Flow4Key, FlowEvent, Reason, IPPROTO_TCP, IPPROTO_UDP,
 };
 use tests::packet::{parse, PacketBuilder};
 
 use crate::{
     env::{self, *},
     model::SnatModel,
-    run::{run, snapshot},
+    run::{drain_events, run, snapshot},
 };
 
 /// Which way a translated packet goes, for the backend counters.
@@ -38,6 +40,8 @@ struct Case {
     new_flow: bool,
     /// Change in the number of CT4 entries.
     ct_delta: i64,
+    /// The flow end the case reports (an `end_reason`), if any.
+    ends: Option<u8>,
 }
 
 impl Case {
@@ -51,6 +55,7 @@ impl Case {
             backend: None,
             new_flow: false,
             ct_delta: 0,
+            ends: None,
         }
     }
 
@@ -75,6 +80,7 @@ impl Case {
             backend: Some((u32::MAX, dir)),
             new_flow: false,
             ct_delta: 0,
+            ends: None,
         }
     }
 
@@ -87,6 +93,11 @@ impl Case {
     fn new_flow(mut self) -> Self {
         self.new_flow = true;
         self.ct_delta = 2;
+        self
+    }
+
+    fn ends(mut self, reason: u8) -> Self {
+        self.ends = Some(reason);
         self
     }
 
@@ -421,7 +432,8 @@ fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
             Reason::ForwardedRedirect,
             to_backend(PacketBuilder::tcp(sa(SNAT, p_tcp), be(80), RST | ACK)),
         )
-        .backend(backend_id::TCP),
+        .backend(backend_id::TCP)
+        .ends(end_reason::RST),
         Case::translated(
             "a new SYN on the closed tuple reopens the flow with the same translation",
             CLIENT_IF,
@@ -437,6 +449,7 @@ fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
 /// Runs every row against one datapath, in order.
 pub fn table() {
     let mut dp = env::datapath();
+    let mut ring = dp.take_flow_events().expect("the flow event ring");
     let mut snat = SnatModel::default();
     let cases = table_cases(&mut snat);
     let backends = env::plan()
@@ -446,6 +459,7 @@ pub fn table() {
         .sum();
     for case in &cases {
         check(&mut dp, case, backends);
+        check_events(case, &drain_events(&mut ring));
     }
     check_tracked_flow(&dp);
 }
@@ -461,6 +475,11 @@ fn check(dp: &mut Datapath, case: &Case, backends: u32) {
         after.reasons_changed_since(&before),
         vec![(case.reason, 1)],
         "{name}: reason counters"
+    );
+    assert_eq!(
+        after.interface_reasons_changed_since(&before, ifindex(case.ingress)),
+        vec![(case.reason, 1)],
+        "{name}: reason counters of the ingress interface"
     );
     let expected = case.output.as_ref().unwrap_or(&case.input);
     if out.frame != *expected {
@@ -500,13 +519,131 @@ fn check(dp: &mut Datapath, case: &Case, backends: u32) {
                     "{name}: backend {id} counters {dir:?}"
                 );
                 assert_eq!(
-                    d.flows_created, case.new_flow as u64,
+                    d.flows_created_tcp + d.flows_created_udp,
+                    case.new_flow as u64,
                     "{name}: flows created"
                 );
             }
             _ => assert_eq!(d, Default::default(), "{name}: backend {id} must not move"),
         }
     }
+}
+
+/// The flow events a case must have queued: a start for a new (or reopened)
+/// flow, an end where the case ends one, each naming the client and VIP of
+/// the input and the SNAT and backend address of the output.
+fn check_events(case: &Case, events: &[FlowEvent]) {
+    let name = case.name;
+    let mut expected = Vec::new();
+    if case.new_flow {
+        expected.push((EVENT_START, end_reason::NONE));
+    }
+    if let Some(reason) = case.ends {
+        expected.push((EVENT_END, reason));
+    }
+    let got: Vec<(u8, u8)> = events.iter().map(|e| (e.kind, e.end_reason)).collect();
+    assert_eq!(got, expected, "{name}: flow events");
+    let (Some(input), Some(output)) = (
+        parse(&case.input).ok(),
+        case.output.as_ref().map(|o| parse(o).unwrap()),
+    ) else {
+        return;
+    };
+    let (client, vip, snat, backend) = match case.backend {
+        Some((_, Dir::ToClient)) => (output.dst, output.src, input.dst, input.src),
+        _ => (input.src, input.dst, output.src, output.dst),
+    };
+    for e in events {
+        let pair = |a, p| sa(addr4_from_raw(a), port_from_raw(p));
+        assert_eq!(
+            pair(e.client_addr, e.client_port),
+            client,
+            "{name}: event client"
+        );
+        assert_eq!(pair(e.vip_addr, e.vip_port), vip, "{name}: event VIP");
+        assert_eq!(pair(e.snat_addr, e.snat_port), snat, "{name}: event SNAT");
+        assert_eq!(
+            pair(e.backend_addr, e.backend_port),
+            backend,
+            "{name}: event backend"
+        );
+        assert_eq!(e.proto, input.proto, "{name}: event protocol");
+    }
+}
+
+/// A TCP connection opened, used both ways and closed with FIN both ways:
+/// one start event, then one end event (reason fin) carrying the packets and
+/// IPv4 bytes of each direction; a UDP flow reports no end from the datapath
+/// (it ends by timeout, in the loader).
+pub fn flow_events() {
+    let mut dp = env::datapath();
+    let mut ring = dp.take_flow_events().expect("the flow event ring");
+    let mut snat = SnatModel::default();
+    let client = sa(CLIENT, 41000);
+    let vip = sa(VIP, VIP_TCP_PORT);
+    let port = snat
+        .claim(client, vip, IPPROTO_TCP, sa(BACKEND, 80))
+        .unwrap();
+    let (fwd_if, rev_if) = (ifindex(CLIENT_IF), ifindex(BACKEND_IF));
+    let c2b = |flags, payload: &[u8]| {
+        from_client(PacketBuilder::tcp(client, vip, flags).payload(payload))
+    };
+    let b2c = |flags, payload: &[u8]| {
+        from_backend(PacketBuilder::tcp(sa(BACKEND, 80), sa(SNAT, port), flags).payload(payload))
+    };
+    let steps: [(u32, Vec<u8>); 7] = [
+        (fwd_if, c2b(SYN, b"")),
+        (rev_if, b2c(SYN | ACK, b"")),
+        (fwd_if, c2b(ACK, b"")),
+        (fwd_if, c2b(ACK | 0x08, b"GET / HTTP/1.0\r\n\r\n")),
+        (rev_if, b2c(ACK | 0x08, b"HTTP/1.0 200 OK\r\n\r\nhello")),
+        (fwd_if, c2b(FIN | ACK, b"")),
+        (rev_if, b2c(FIN | ACK, b"")),
+    ];
+    let mut events = Vec::new();
+    for (ingress, frame) in &steps {
+        assert_eq!(run(&mut dp, *ingress, frame).action, xdp_action::REDIRECT);
+        events.extend(drain_events(&mut ring));
+    }
+    let bytes = |dir: u32| {
+        steps
+            .iter()
+            .filter(|(i, _)| *i == dir)
+            .map(|(_, f)| (f.len() - 14) as u64)
+            .sum::<u64>()
+    };
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (start, end) = (&events[0], &events[1]);
+    assert_eq!(
+        (start.kind, end.kind, end.end_reason),
+        (EVENT_START, EVENT_END, end_reason::FIN)
+    );
+    assert_eq!(
+        (end.to_backend.packets, end.to_backend.bytes),
+        (4, bytes(fwd_if))
+    );
+    assert_eq!(
+        (end.to_client.packets, end.to_client.bytes),
+        (3, bytes(rev_if))
+    );
+    assert_eq!(end.created_ns, start.created_ns);
+    assert!(end.time_ns >= start.time_ns);
+    // The last ACK after both FINs: forwarded, no second end.
+    assert_eq!(
+        run(&mut dp, fwd_if, &c2b(ACK, b"")).action,
+        xdp_action::REDIRECT
+    );
+    assert!(drain_events(&mut ring).is_empty());
+
+    let udp =
+        from_client(PacketBuilder::udp(sa(CLIENT, 41001), sa(VIP, VIP_UDP_PORT)).payload(b"q"));
+    assert_eq!(run(&mut dp, fwd_if, &udp).action, xdp_action::REDIRECT);
+    let events = drain_events(&mut ring);
+    assert_eq!(
+        events.iter().map(|e| (e.kind, e.proto)).collect::<Vec<_>>(),
+        vec![(EVENT_START, IPPROTO_UDP)]
+    );
+    assert_eq!(dp.events_lost().unwrap(), 0);
 }
 
 /// The first flow's two halves, as the table left them.
@@ -537,14 +674,12 @@ fn check_tracked_flow(dp: &Datapath) {
         (backend_id::TCP, backend_id::TCP)
     );
     assert_eq!((fwd.service_id, reply.service_id), (1, 1));
-    // syn, ack+psh, rst+ack, syn again: reopened from the last SYN.
-    assert_eq!(fwd.packets, 4);
+    // syn, ack+psh, rst+ack, then a SYN that reopened the tuple: the new
+    // flow starts over in both halves, from that SYN.
+    assert_eq!((fwd.packets, fwd.bytes), (1, 40));
     assert_eq!(fwd.tcp_flags, SYN);
-    assert_eq!(reply.packets, 1);
-    assert_eq!(
-        reply.tcp_flags, 0,
-        "the reopened flow starts over in both halves"
-    );
+    assert_eq!((reply.packets, reply.bytes), (0, 0));
+    assert_eq!(reply.tcp_flags, 0);
     assert!(fwd.last_seen_ns >= fwd.created_ns && fwd.created_ns > 0);
 }
 

@@ -39,3 +39,8 @@ fn snat_port_exhaustion_is_a_counted_drop() {
 fn full_conntrack_refuses_new_flows_and_keeps_live_ones() {
     in_private_netns(cases::conntrack_full);
 }
+
+#[test]
+fn flow_events_report_start_and_end_with_counters() {
+    in_private_netns(cases::flow_events);
+}

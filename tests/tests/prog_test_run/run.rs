@@ -1,11 +1,28 @@
 //! Running the program once on a frame, and observing what it changed.
 
-use aya::programs::{TestRun as _, TestRunOptions};
+use std::mem::size_of;
+
+use aya::{
+    maps::{MapData, RingBuf},
+    programs::{TestRun as _, TestRunOptions},
+};
 use fwd::datapath::Datapath;
-use fwd_common::{BackendStats, Counter, Reason};
+use fwd_common::{BackendStats, Counter, FlowEvent, Reason};
 
 /// Size of `struct xdp_md` (include/uapi/linux/bpf.h).
 const XDP_MD_LEN: usize = 24;
+
+/// Every flow event queued in the ring buffer, oldest first.
+pub fn drain_events(ring: &mut RingBuf<MapData>) -> Vec<FlowEvent> {
+    let mut events = Vec::new();
+    while let Some(item) = ring.next() {
+        assert_eq!(item.len(), size_of::<FlowEvent>(), "event size");
+        // SAFETY: the datapath writes whole FlowEvents; read_unaligned copes
+        // with the ring's 8-byte alignment.
+        events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<FlowEvent>()) });
+    }
+    events
+}
 
 /// What one run returned.
 pub struct Outcome {
@@ -47,6 +64,8 @@ pub struct Snapshot {
     pub backends: Vec<BackendStats>,
     /// Number of CT4 entries.
     pub ct_entries: usize,
+    /// REASON_STATS of each registered interface, by ifindex.
+    pub interfaces: Vec<(u32, Vec<(Reason, Counter)>)>,
 }
 
 /// Reads the counters of `reasons` and of the first `backends` backends.
@@ -57,6 +76,12 @@ pub fn snapshot(dp: &Datapath, backends: u32) -> Snapshot {
             .map(|id| dp.backend_stats(id).expect("backend stats"))
             .collect(),
         ct_entries: dp.flows().expect("flows").len(),
+        interfaces: dp
+            .interface_reason_stats()
+            .expect("interface stats")
+            .into_iter()
+            .map(|i| (i.ifindex, i.reasons))
+            .collect(),
     }
 }
 
@@ -71,6 +96,27 @@ impl Snapshot {
             .collect()
     }
 
+    /// Like [`Snapshot::reasons_changed_since`], for one interface.
+    pub fn interface_reasons_changed_since(
+        &self,
+        before: &Snapshot,
+        ifindex: u32,
+    ) -> Vec<(Reason, u64)> {
+        let of = |s: &Snapshot| {
+            s.interfaces
+                .iter()
+                .find(|(i, _)| *i == ifindex)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default()
+        };
+        of(self)
+            .iter()
+            .zip(of(before).iter())
+            .filter(|((_, a), (_, b))| a.packets != b.packets)
+            .map(|((r, a), (_, b))| (*r, a.packets - b.packets))
+            .collect()
+    }
+
     /// Change of backend `id`'s stats since `before`.
     pub fn backend_delta(&self, before: &Snapshot, id: u32) -> BackendStats {
         let (a, b) = (&self.backends[id as usize], &before.backends[id as usize]);
@@ -79,7 +125,8 @@ impl Snapshot {
         d.to_backend.bytes = a.to_backend.bytes - b.to_backend.bytes;
         d.to_client.packets = a.to_client.packets - b.to_client.packets;
         d.to_client.bytes = a.to_client.bytes - b.to_client.bytes;
-        d.flows_created = a.flows_created - b.flows_created;
+        d.flows_created_tcp = a.flows_created_tcp - b.flows_created_tcp;
+        d.flows_created_udp = a.flows_created_udp - b.flows_created_udp;
         d
     }
 }
