@@ -122,6 +122,19 @@ pub struct GcStats {
     pub errors: u64,
 }
 
+impl GcStats {
+    /// Adds another run's counts (totals since start).
+    pub fn add(&mut self, other: &GcStats) {
+        self.entries += other.entries;
+        self.flows += other.flows;
+        self.expired_timeout += other.expired_timeout;
+        self.expired_pressure += other.expired_pressure;
+        self.orphans += other.orphans;
+        self.refreshed += other.refreshed;
+        self.errors += other.errors;
+    }
+}
+
 /// Why a flow is expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {

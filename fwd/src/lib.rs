@@ -15,6 +15,7 @@ pub mod host;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod state;
 
 /// The XDP program object built by `build.rs` from `fwd-ebpf`.
 pub const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwd"));
