@@ -78,7 +78,8 @@ reasons! {
     DropTruncated = 11, "drop_truncated", DROP;
     /// Invalid IPv4 header: version, IHL below 5, total length too small.
     DropMalformedIpv4 = 12, "drop_malformed_ipv4", DROP;
-    /// A VIP whose service has no usable backend.
+    /// A VIP whose service has no usable backend, and the reject (see
+    /// [`Reason::RejectNoBackend`]) could not be built.
     DropNoBackend = 13, "drop_no_backend", DROP;
     /// Every SNAT port tried for a new flow was taken.
     DropSnatExhausted = 14, "drop_snat_exhausted", DROP;
@@ -90,6 +91,10 @@ reasons! {
     DropFragNeeded = 17, "drop_frag_needed", DROP;
     /// A map entry the loader must have written is missing (a bug).
     DropInternal = 18, "drop_internal", DROP;
+    /// A new flow to a service none of whose backends is usable (all down
+    /// or drained): answered with a TCP RST, or for UDP an ICMP port
+    /// unreachable, sent back from the VIP.
+    RejectNoBackend = 19, "reject_no_backend", TX;
 }
 
 /// Number of reasons.
@@ -168,6 +173,7 @@ mod tests {
         }
         assert_eq!(Reason::from_u32(REASON_COUNT), None);
         assert_eq!(Reason::DropInternal as u32, 18);
+        assert_eq!(Reason::RejectNoBackend as u32, 19);
     }
 
     #[test]
@@ -178,6 +184,7 @@ mod tests {
                 "forwarded" => r.action() == xdp_action::TX || r.action() == xdp_action::REDIRECT,
                 "pass" => r.action() == xdp_action::PASS,
                 "drop" => r.action() == xdp_action::DROP,
+                "reject" => r.action() == xdp_action::TX,
                 _ => false,
             };
             assert!(expected, "{r:?}");

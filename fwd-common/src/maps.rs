@@ -9,9 +9,14 @@ pub const SERVICES4: &str = "SERVICES4";
 /// `Array<Backend4>` indexed by backend id. Written by the loader, read by the
 /// datapath when it starts a flow.
 pub const BACKENDS4: &str = "BACKENDS4";
-/// `Array<u32>` indexed by `service_id * MAX_BACKENDS_PER_SERVICE + slot`,
-/// holding backend ids. Written by the loader, read by the datapath.
-pub const BACKEND_SLOTS: &str = "BACKEND_SLOTS";
+/// `Array<u32>` of Maglev lookup tables, [`MAGLEV_SIZE`] backend ids each
+/// ([`NO_BACKEND`] where none), indexed by
+/// [`crate::service::maglev_index`]`(table, flow hash)`. A service uses the
+/// table named in its [`crate::Service4::maglev_table`]; the loader writes a
+/// new table into a free one and then switches the service to it, so a
+/// change never shows a half-written table. Written by the loader, read by
+/// the datapath when it starts a flow.
+pub const MAGLEV: &str = "MAGLEV";
 /// `HashMap<Flow4Key, Flow4>`: connection tracking, two entries per flow.
 /// Entries are created by the datapath, refreshed in place by it, and
 /// expired by the loader.
@@ -44,6 +49,14 @@ pub const RELAY_CONFIG: &str = "RELAY_CONFIG";
 
 /// Most services (IPv4 VIP entries use one id per `[[service]]`).
 pub const MAX_SERVICES: u32 = 1024;
+/// Entries of one Maglev table: a prime well above 100 times
+/// [`MAX_BACKENDS_PER_SERVICE`] (64 KiB per table).
+pub const MAGLEV_SIZE: u32 = 16_381;
+/// A Maglev entry that names no backend (every backend has weight 0).
+pub const NO_BACKEND: u32 = u32::MAX;
+/// Default number of Maglev tables: two per service for the default
+/// `max_services` (the loader sizes [`MAGLEV`] from the configuration).
+pub const DEFAULT_MAGLEV_TABLES: u32 = 2 * 64;
 /// Most backends a service can have.
 pub const MAX_BACKENDS_PER_SERVICE: u32 = 64;
 /// Most backends over all services (ids `0..MAX_BACKENDS`).

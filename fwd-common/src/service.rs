@@ -38,14 +38,15 @@ impl Service4Key {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Service4 {
-    /// Service id: index of its slots in [`crate::maps::BACKEND_SLOTS`].
+    /// Service id (counters, flow events).
     pub id: u32,
-    /// Number of filled slots; 0 means no usable backend (new flows dropped).
+    /// Number of backends that take new flows (weight above 0); 0 means none
+    /// (new flows dropped).
     pub backend_count: u32,
     /// Reserved for flags; zero.
     pub flags: u32,
-    /// Reserved; zero.
-    pub reserved: u32,
+    /// The Maglev table of this service in [`crate::maps::MAGLEV`].
+    pub maglev_table: u32,
 }
 const _: () = assert!(core::mem::size_of::<Service4>() == 16);
 
@@ -83,8 +84,9 @@ impl Backend4 {
     }
 }
 
-/// Index in [`crate::maps::BACKEND_SLOTS`] of slot `slot` of service `service_id`.
+/// Index in [`crate::maps::MAGLEV`] of the entry of Maglev table `table`
+/// for a flow of hash `hash`.
 #[inline(always)]
-pub const fn backend_slot_index(service_id: u32, slot: u32) -> u32 {
-    service_id * crate::maps::MAX_BACKENDS_PER_SERVICE + slot
+pub const fn maglev_index(table: u32, hash: u32) -> u32 {
+    table * crate::maps::MAGLEV_SIZE + hash % crate::maps::MAGLEV_SIZE
 }

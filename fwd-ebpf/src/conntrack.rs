@@ -54,6 +54,8 @@ pub fn commit(pkt: &Packet, target: Target) -> Result<Nat, Reason> {
     match target {
         Target::Flow(flow) => Ok(refresh(pkt, flow, now)),
         Target::New(new) => create(pkt, &new, now),
+        // Answered before conntrack (see main.rs); never tracked.
+        Target::Reject => Err(Reason::DropInternal),
     }
 }
 

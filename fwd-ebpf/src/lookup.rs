@@ -2,14 +2,12 @@
 //! backend a new flow goes to. Never writes.
 
 use fwd_common::{
-    flow::tcp_flags,
-    hash::{backend_slot, flow_hash4},
-    service::backend_slot_index,
-    Backend4, Flow4, Reason, Service4Key, IPPROTO_TCP,
+    flow::tcp_flags, hash::flow_hash4, maps::NO_BACKEND, service::maglev_index, Backend4, Flow4,
+    Reason, Service4Key, IPPROTO_TCP,
 };
 
 use crate::{
-    maps::{BACKENDS4, BACKEND_SLOTS, CT4, SERVICES4},
+    maps::{BACKENDS4, CT4, MAGLEV, SERVICES4},
     parse::Packet,
 };
 
@@ -19,6 +17,8 @@ pub enum Target {
     Flow(*mut Flow4),
     /// The first packet of a flow to `backend`.
     New(NewFlow),
+    /// The first packet of a flow to a service with no usable backend.
+    Reject,
 }
 
 /// A flow to create.
@@ -69,16 +69,19 @@ pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
         return Err(Reason::PassTcpNoFlow);
     }
     if service.backend_count == 0 {
-        return Err(Reason::DropNoBackend);
+        return Ok(Target::Reject);
     }
     let hash = flow_hash4(key);
-    let slot = backend_slot(hash, service.backend_count);
-    let backend_id = *BACKEND_SLOTS
-        .get(backend_slot_index(service.id, slot))
+    // Maglev: the service's table maps the flow hash to a backend.
+    let backend_id = *MAGLEV
+        .get(maglev_index(service.maglev_table, hash))
         .ok_or(Reason::DropInternal)?;
+    if backend_id == NO_BACKEND {
+        return Ok(Target::Reject);
+    }
     let backend = *BACKENDS4.get(backend_id).ok_or(Reason::DropInternal)?;
     if backend.addr == 0 {
-        return Err(Reason::DropNoBackend);
+        return Ok(Target::Reject);
     }
     let backend_port = if backend.port == 0 {
         key.dst_port

@@ -40,6 +40,10 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     if pkt.ttl <= 1 {
         return Err(Reason::PassTtlExpired);
     }
+    if let Target::Reject = target {
+        rewrite::reject(ctx, &pkt)?;
+        return Ok(Reason::RejectNoBackend);
+    }
     let (src, dst, src_port, dst_port) = match &target {
         // SAFETY: from a CT4 lookup in this run.
         Target::Flow(flow) => unsafe {
@@ -52,6 +56,7 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
             )
         },
         Target::New(new) => (new.backend.snat_addr, new.backend.addr, 0, new.backend_port),
+        Target::Reject => return Err(Reason::DropInternal),
     };
     let egress = route::route(ctx, &pkt, src, dst, src_port, dst_port)?;
     let nat = conntrack::commit(&pkt, target)?;

@@ -7,8 +7,8 @@ use aya_ebpf::{
 };
 use fwd_common::{
     maps::{
-        DEFAULT_CT_ENTRIES, FLOW_EVENTS_BYTES, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_IFINDEX,
-        MAX_INTERFACES, MAX_SERVICES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
+        DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, MAGLEV_SIZE, MAX_BACKENDS,
+        MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
     },
     Backend4, BackendStats, Counter, Flow4, Flow4Key, RelayConfig, Service4, Service4Key,
 };
@@ -22,10 +22,10 @@ pub static SERVICES4: HashMap<Service4Key, Service4> =
 #[map(name = "BACKENDS4")]
 pub static BACKENDS4: Array<Backend4> = Array::with_max_entries(MAX_BACKENDS, 0);
 
-/// Backend ids by (service id, slot). Written by the loader.
-#[map(name = "BACKEND_SLOTS")]
-pub static BACKEND_SLOTS: Array<u32> =
-    Array::with_max_entries(MAX_SERVICES * MAX_BACKENDS_PER_SERVICE, 0);
+/// Maglev tables of backend ids. Written by the loader, which also sets
+/// its size.
+#[map(name = "MAGLEV")]
+pub static MAGLEV: Array<u32> = Array::with_max_entries(DEFAULT_MAGLEV_TABLES * MAGLEV_SIZE, 0);
 
 /// Connection tracking: two halves per flow, plain hash (never evicts; see
 /// `fwd_common::flow`). Created and refreshed here, expired by the loader,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod datapath;
 pub mod gc;
 pub mod host;
+pub mod maglev;
 pub mod plan;
 pub mod report;
 pub mod run;

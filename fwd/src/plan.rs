@@ -59,6 +59,9 @@ pub struct PlannedBackend {
     pub port: Option<u16>,
     /// Source address of packets towards this backend.
     pub snat: Ipv4Addr,
+    /// Relative weight in the service's Maglev table; 0 drains (no new
+    /// flows, existing flows continue).
+    pub weight: u32,
 }
 
 /// The `[relay]` settings, read by the loader, the datapath (SNAT ports, via
@@ -78,6 +81,9 @@ pub struct RelaySettings {
     pub udp: Duration,
     /// How often the GC scans `CT4`.
     pub gc_interval: Duration,
+    /// Most services; `MAGLEV` holds two tables per service (one in use,
+    /// one to switch to when the service changes).
+    pub max_services: u32,
 }
 
 impl Default for RelaySettings {
@@ -89,6 +95,7 @@ impl Default for RelaySettings {
             tcp_transitory: Duration::from_secs(4 * 60),
             udp: Duration::from_secs(5 * 60),
             gc_interval: Duration::from_secs(10),
+            max_services: 64,
         }
     }
 }
@@ -97,6 +104,11 @@ impl RelaySettings {
     /// Entries of `CT4`: two per flow.
     pub fn ct_entries(&self) -> u32 {
         self.max_flows.saturating_mul(2)
+    }
+
+    /// Number of Maglev tables in `MAGLEV`: two per service.
+    pub fn maglev_tables(&self) -> u32 {
+        self.max_services.saturating_mul(2)
     }
 }
 
@@ -139,6 +151,7 @@ impl Plan {
                     addr: b.addr,
                     port: b.port,
                     snat,
+                    weight: b.weight,
                 });
                 next_backend += 1;
             }

@@ -185,6 +185,7 @@ mod tests {
                 addr: Ipv4Addr::new(198, 19, 150, 195),
                 port: None,
                 snat: Ipv4Addr::new(198, 19, 0, 1),
+                weight: 1,
             }],
         };
         assert_eq!(

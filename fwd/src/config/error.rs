@@ -146,8 +146,8 @@ pub enum Problem {
         /// The limit.
         max: u32,
     },
-    /// More services than the datapath has ids for.
-    #[error("this is service number {count}: at most {max} services are supported")]
+    /// More services than `[relay] max_services`.
+    #[error("this is service number {count}: at most {max} services (`[relay] max_services`, up to 1024)")]
     TooManyServices {
         /// The count reached at this service.
         count: usize,

@@ -96,6 +96,8 @@ pub struct BackendSpec {
     pub addr: Ipv4Addr,
     /// `None`: the port the client sent to is kept.
     pub port: Option<u16>,
+    /// Maglev weight (default 1; 0 drains).
+    pub weight: u32,
     /// Where the value is.
     pub at: Position,
 }

@@ -20,8 +20,27 @@ pub(super) struct RawService {
     pub name: Spanned<String>,
     pub listen: Spanned<String>,
     pub protocol: Option<Spanned<String>>,
-    pub backends: Spanned<Vec<Spanned<String>>>,
+    pub backends: Spanned<Vec<Spanned<RawBackend>>>,
     pub snat: Option<Spanned<String>>,
+}
+
+/// One entry of `backends`: `"A.B.C.D[:PORT]"` or
+/// `{ address = "A.B.C.D[:PORT]", weight = N }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawBackend {
+    /// The plain string form (weight 1).
+    Address(String),
+    /// The table form.
+    Weighted(RawWeighted),
+}
+
+/// The table form of a backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeighted {
+    pub address: String,
+    pub weight: Option<i64>,
 }
 
 /// The `[relay]` table.
@@ -34,4 +53,5 @@ pub(super) struct RawRelay {
     pub tcp_transitory_timeout: Option<Spanned<String>>,
     pub udp_timeout: Option<Spanned<String>>,
     pub gc_interval: Option<Spanned<String>>,
+    pub max_services: Option<Spanned<i64>>,
 }

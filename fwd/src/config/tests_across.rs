@@ -63,17 +63,28 @@ fn backend_limits() {
 
 #[test]
 fn service_limit() {
-    let max = fwd_common::maps::MAX_SERVICES as usize;
-    let mut text = String::new();
-    for i in 0..=max {
-        text += &format!("[[service]]\nname = \"s{i}\"\nlisten = \"198.18.{}.{}\"\nbackends = [\"198.19.0.1\"]\n", i / 200, 1 + i % 200);
-    }
-    let p = one(&text, 4 * max + 2, "name");
+    let services = |n: usize| {
+        (0..n)
+            .map(|i| format!("[[service]]\nname = \"s{i}\"\nlisten = \"198.18.{}.{}\"\nbackends = [\"198.19.0.1\"]\n", i / 200, 1 + i % 200))
+            .collect::<String>()
+    };
+    // The default max_services is 64: the 65th service is refused, at its listen.
+    let p = one(&services(65), 4 * 64 + 3, "[[service]] \"s64\"");
+    assert_eq!(p.problem, Problem::TooManyServices { count: 65, max: 64 });
+    assert!(p.to_string().contains("max_services"), "{p}");
+    // Raised, it fits; the hard cap is MAX_SERVICES.
+    Config::parse(&(services(65) + "[relay]\nmax_services = 65\n")).unwrap();
+    let max = fwd_common::maps::MAX_SERVICES;
+    let p = one(
+        &(services(1) + &format!("[relay]\nmax_services = {}\n", max + 1)),
+        6,
+        "[relay] max_services",
+    );
     assert_eq!(
         p.problem,
-        Problem::TooManyServices {
-            count: max + 1,
-            max: max as u32
+        Problem::OutOfRange {
+            min: 1,
+            max: max.into()
         }
     );
 }
@@ -109,4 +120,51 @@ fn overlapping_listens() {
     Config::parse(&two("198.18.0.1:80", "any", "198.18.0.1:81", "any")).unwrap();
     Config::parse(&two("198.18.0.1", "any", "198.18.0.1:81", "any")).unwrap();
     Config::parse(&two("198.18.0.1", "tcp", "198.18.0.1", "udp")).unwrap();
+}
+
+#[test]
+fn weighted_backends() {
+    let svc = |backends: &str| {
+        format!("[[service]]\nname = \"w\"\nlisten = \"198.18.0.1:443\"\nbackends = [{backends}]\n")
+    };
+    let c = Config::parse(&svc(
+        "\"198.19.0.1:443\", { address = \"198.19.0.2:443\", weight = 2 }, { address = \"198.19.0.3\", weight = 0 }",
+    ))
+    .unwrap();
+    let got: Vec<(String, u32)> = c.services[0]
+        .backends
+        .iter()
+        .map(|b| (b.to_string(), b.weight))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("198.19.0.1:443".into(), 1),
+            ("198.19.0.2:443".into(), 2),
+            ("198.19.0.3".into(), 0)
+        ]
+    );
+    let p = one(
+        &svc("{ address = \"198.19.0.2:443\", weight = 1001 }"),
+        4,
+        "backends[0].weight",
+    );
+    assert_eq!(p.problem, Problem::OutOfRange { min: 0, max: 1000 });
+    let p = one(
+        &svc("{ address = \"198.19.0.2:443\", weight = -1 }"),
+        4,
+        "backends[0].weight",
+    );
+    assert_eq!(p.problem, Problem::OutOfRange { min: 0, max: 1000 });
+    let p = one(
+        &svc("{ address = \"db.example:443\", weight = 1 }"),
+        4,
+        "backends[0]",
+    );
+    assert_eq!(p.problem, Problem::BackendDnsName);
+    // A misspelt key in the table form is refused, with its line.
+    match Config::parse(&svc("{ address = \"198.19.0.2:443\", wieght = 2 }")) {
+        Err(ConfigError::Syntax { at: Some(at), .. }) => assert_eq!(at.line, 4),
+        other => panic!("expected a syntax error on line 4, got {other:?}"),
+    }
 }

@@ -8,13 +8,15 @@ use fwd_common::maps::{MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES};
 use toml::Spanned;
 
 use super::{
-    raw::{RawFile, RawRelay, RawService},
+    raw::{RawBackend, RawFile, RawRelay, RawService},
     values::{self, AddrField},
     BackendSpec, Config, ConfigError, ConfigWarning, Invalid, Listen, Position, Problem, Protocol,
     Service, Snat,
 };
 use crate::plan::RelaySettings;
 
+/// Largest backend weight.
+const MAX_WEIGHT: u32 = 1000;
 /// Smallest accepted `max_flows`.
 pub const MIN_MAX_FLOWS: u32 = 1024;
 /// Largest accepted `max_flows`.
@@ -88,6 +90,17 @@ pub(super) fn validate(text: &str, raw: RawFile) -> Result<Config, ConfigError> 
     }
     overlaps(&mut v, &services);
     let (relay, warnings) = relay(&mut v, raw.relay.unwrap_or_default());
+    if let Some(s) = services.get(relay.max_services as usize) {
+        v.problems.push(Invalid {
+            at: s.listen.at,
+            key: format!("[[service]] {:?}", s.name),
+            value: format!("service {} of {}", relay.max_services + 1, services.len()),
+            problem: Problem::TooManyServices {
+                count: relay.max_services as usize + 1,
+                max: relay.max_services,
+            },
+        });
+    }
     if !v.problems.is_empty() {
         v.problems.sort_by_key(|p| p.at);
         return Err(ConfigError::Invalid {
@@ -135,21 +148,6 @@ fn service(
     } else {
         names.insert(name.clone(), name_line);
     }
-    if index >= MAX_SERVICES as usize {
-        if index == MAX_SERVICES as usize {
-            let problem = Problem::TooManyServices {
-                count: index + 1,
-                max: MAX_SERVICES,
-            };
-            v.fail(
-                raw.name.span(),
-                &format!("{label}: name"),
-                raw.name.get_ref(),
-                problem,
-            );
-        }
-        ok = false;
-    }
 
     let listen_key = format!("{label}: listen");
     let listen = v.check(&raw.listen, &listen_key, |s| {
@@ -195,7 +193,7 @@ fn service(
 fn backends(
     v: &mut Validator<'_>,
     label: &str,
-    raw: &Spanned<Vec<Spanned<String>>>,
+    raw: &Spanned<Vec<Spanned<RawBackend>>>,
     listen: Option<&Listen>,
     backends_total: &mut usize,
 ) -> Option<Vec<BackendSpec>> {
@@ -231,23 +229,34 @@ fn backends(
             v.fail(b.span(), &key, b.get_ref(), problem);
         }
         ok &= *backends_total <= MAX_BACKENDS as usize;
-        let Some((addr, port)) = v.check(b, &key, |s| values::addr_port(s, AddrField::Backend))
-        else {
+        let (text, weight) = match b.get_ref() {
+            RawBackend::Address(s) => (s.as_str(), 1),
+            RawBackend::Weighted(w) => (w.address.as_str(), w.weight.unwrap_or(1)),
+        };
+        if !(0..=MAX_WEIGHT as i64).contains(&weight) {
+            let problem = Problem::OutOfRange {
+                min: 0,
+                max: MAX_WEIGHT.into(),
+            };
+            v.fail(b.span(), &format!("{key}.weight"), &weight, problem);
             ok = false;
-            continue;
+        }
+        let (addr, port) = match values::addr_port(text, AddrField::Backend) {
+            Ok(ap) => ap,
+            Err(problem) => {
+                v.fail(b.span(), &key, &text, problem);
+                ok = false;
+                continue;
+            }
         };
         if port.is_some() && listen.is_some_and(|l| l.port.is_none()) {
-            v.fail(
-                b.span(),
-                &key,
-                b.get_ref(),
-                Problem::BackendPortUnderWholeAddress,
-            );
+            v.fail(b.span(), &key, &text, Problem::BackendPortUnderWholeAddress);
             ok = false;
         }
         out.push(BackendSpec {
             addr,
             port,
+            weight: weight.clamp(0, MAX_WEIGHT as i64) as u32,
             at: v.pos(b.span()),
         });
     }
@@ -299,6 +308,21 @@ fn relay(v: &mut Validator<'_>, raw: RawRelay) -> (RelaySettings, Vec<ConfigWarn
             }
         }) {
             s.max_flows = n;
+        }
+    }
+    if let Some(n) = &raw.max_services {
+        let problem = Problem::OutOfRange {
+            min: 1,
+            max: MAX_SERVICES.into(),
+        };
+        if let Some(n) = v.check(n, "[relay] max_services", |n| {
+            if (1..=MAX_SERVICES as i64).contains(n) {
+                Ok(*n as u32)
+            } else {
+                Err(problem)
+            }
+        }) {
+            s.max_services = n;
         }
     }
     let mut timeout = |raw: &Option<Spanned<String>>,

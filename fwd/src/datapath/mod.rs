@@ -7,6 +7,7 @@
 
 mod attach;
 mod error;
+mod maglev_tables;
 mod stats;
 
 use aya::{
@@ -15,8 +16,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use fwd_common::{
-    maps::{self as names, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES},
-    service::backend_slot_index,
+    maps::{self as names, MAGLEV_SIZE, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES},
     Backend4, BackendStats, Counter, Flow4, Flow4Key, RelayConfig, Service4, Service4Key,
     IPPROTO_TCP, IPPROTO_UDP,
 };
@@ -25,6 +25,7 @@ use self::error::{is_missing, map_err};
 pub use self::{
     attach::{AttachMode, AttachedMode},
     error::DatapathError,
+    maglev_tables::members as maglev_members,
     stats::InterfaceReasons,
 };
 use crate::{
@@ -47,7 +48,10 @@ pub struct Datapath {
     ebpf: Ebpf,
     services: HashMap<MapData, Service4Key, Service4>,
     backends: Array<MapData, Backend4>,
-    slots: Array<MapData, u32>,
+    maglev: Array<MapData, u32>,
+    /// The Maglev table each service uses (service id -> table index).
+    maglev_in_use: std::collections::HashMap<u32, u32>,
+    maglev_tables: u32,
     ct: HashMap<MapData, Flow4Key, Flow4>,
     devmap: DevMapHash<MapData>,
     reason_stats: PerCpuArray<MapData, Counter>,
@@ -83,6 +87,7 @@ impl Datapath {
         let ct_capacity = settings.ct_entries();
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(names::CT4, ct_capacity)
+            .map_max_entries(names::MAGLEV, settings.maglev_tables() * MAGLEV_SIZE)
             .load(EBPF_OBJECT)
             .map_err(DatapathError::Load)?;
         let program: &mut Xdp = ebpf
@@ -105,7 +110,9 @@ impl Datapath {
         Ok(Datapath {
             services: typed(&mut ebpf, names::SERVICES4)?,
             backends: typed(&mut ebpf, names::BACKENDS4)?,
-            slots: typed(&mut ebpf, names::BACKEND_SLOTS)?,
+            maglev: typed(&mut ebpf, names::MAGLEV)?,
+            maglev_in_use: Default::default(),
+            maglev_tables: settings.maglev_tables(),
             ct: typed(&mut ebpf, names::CT4)?,
             devmap: typed(&mut ebpf, names::DEVMAP)?,
             reason_stats: typed(&mut ebpf, names::REASON_STATS)?,
@@ -120,12 +127,13 @@ impl Datapath {
         })
     }
 
-    /// Writes the plan: `BACKENDS4`, then `BACKEND_SLOTS`, then `SERVICES4`
-    /// with `backend_count` (a VIP becomes visible only once its backends
-    /// are in place). Keys of `SERVICES4` not in the plan are removed.
+    /// Writes the plan: `BACKENDS4`, then each service's Maglev table into a
+    /// table no service uses, then `SERVICES4` naming the new tables (a VIP
+    /// switches to its new backends in one map update, never through a
+    /// half-written table). Keys of `SERVICES4` not in the plan are removed.
     /// Nothing is written if the plan does not fit the maps.
     pub fn install(&mut self, plan: &Plan) -> Result<(), DatapathError> {
-        check_fits(plan)?;
+        check_fits(plan, self.maglev_tables / 2)?;
         for (s, b) in plan.backends() {
             let value = Backend4::new(b.addr, b.port.unwrap_or(0), b.snat, s.id);
             self.backends.set(b.id, value, 0).map_err(map_err(
@@ -133,15 +141,7 @@ impl Datapath {
                 format!("writing backend {}", b.id),
             ))?;
         }
-        for s in &plan.services {
-            for (slot, b) in s.backends.iter().enumerate() {
-                let index = backend_slot_index(s.id, slot as u32);
-                self.slots.set(index, b.id, 0).map_err(map_err(
-                    names::BACKEND_SLOTS,
-                    format!("writing slot {index}"),
-                ))?;
-            }
-        }
+        let tables = self.write_maglev_tables(plan)?;
         let wanted: Vec<Service4Key> = plan.services.iter().flat_map(|s| s.keys()).collect();
         let stale: Vec<Service4Key> = self
             .services
@@ -159,7 +159,8 @@ impl Datapath {
         for s in &plan.services {
             let value = Service4 {
                 id: s.id,
-                backend_count: s.backends.len() as u32,
+                backend_count: s.backends.iter().filter(|b| b.weight > 0).count() as u32,
+                maglev_table: tables[&s.id],
                 ..Default::default()
             };
             for key in s.keys() {
@@ -232,8 +233,14 @@ impl Datapath {
 }
 
 /// Refuses a plan that does not fit the maps, before anything is written.
-fn check_fits(plan: &Plan) -> Result<(), DatapathError> {
+fn check_fits(plan: &Plan, max_services: u32) -> Result<(), DatapathError> {
     let too_large = |what: String| Err(DatapathError::PlanTooLarge { what });
+    if plan.services.len() > max_services as usize {
+        return too_large(format!(
+            "{} services (the datapath was loaded for max_services = {max_services})",
+            plan.services.len()
+        ));
+    }
     for s in &plan.services {
         if s.id >= MAX_SERVICES {
             return too_large(format!(

@@ -15,6 +15,7 @@ fn plan() -> Plan {
         addr: Ipv4Addr::new(198, 19, 0, last),
         port: Some(8080),
         snat: Ipv4Addr::new(198, 19, 0, 1),
+        weight: 1,
     };
     Plan {
         services: vec![PlannedService {
@@ -145,13 +146,15 @@ fn load_install_read_attach_detach() {
 fn a_plan_too_large_is_refused_before_anything_is_written() {
     let mut p = plan();
     p.services[0].backends[1].id = fwd_common::maps::MAX_BACKENDS;
-    let err = check_fits(&p).unwrap_err();
+    let err = check_fits(&p, 64).unwrap_err();
     assert!(
         err.to_string().contains("backend 198.19.0.3 has id 4096"),
         "{err}"
     );
     let mut p = plan();
     p.services[0].protocols = vec![1];
-    assert!(check_fits(&p).is_err());
-    check_fits(&plan()).unwrap();
+    assert!(check_fits(&p, 64).is_err());
+    check_fits(&plan(), 64).unwrap();
+    let err = check_fits(&plan(), 0).unwrap_err();
+    assert!(err.to_string().contains("max_services = 0"), "{err}");
 }

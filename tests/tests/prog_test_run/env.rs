@@ -76,7 +76,8 @@ pub mod backend_id {
     pub const NO_ROUTE: u32 = 4;
 }
 
-fn sh(args: &[&str]) {
+/// Runs a command in the current namespace; panics on failure.
+pub fn sh(args: &[&str]) {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()
@@ -88,7 +89,8 @@ fn sh(args: &[&str]) {
     );
 }
 
-fn mac(m: [u8; 6]) -> String {
+/// `aa:bb:..` form of a MAC.
+pub fn mac(m: [u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
@@ -174,6 +176,7 @@ pub fn plan() -> Plan {
         addr,
         port,
         snat: SNAT,
+        weight: 1,
     };
     let service = |id: u32, name: &str, vip, port, protocols: &[u8], backends| PlannedService {
         id,

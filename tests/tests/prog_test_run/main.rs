@@ -8,7 +8,9 @@
 
 mod cases;
 mod env;
+mod maglev;
 mod model;
+mod reject;
 mod run;
 
 use std::thread;
@@ -43,4 +45,14 @@ fn full_conntrack_refuses_new_flows_and_keeps_live_ones() {
 #[test]
 fn flow_events_report_start_and_end_with_counters() {
     in_private_netns(cases::flow_events);
+}
+
+#[test]
+fn weighted_maglev_selection_and_drain_keeps_live_flows() {
+    in_private_netns(maglev::weighted_selection_and_drain);
+}
+
+#[test]
+fn no_usable_backend_answers_rst_or_icmp_unreachable() {
+    in_private_netns(reject::rejects_when_no_backend_is_usable);
 }

@@ -11,6 +11,10 @@ use aya_ebpf::programs::XdpContext;
 
 use crate::{access::ptr_at_mut, conntrack::Nat, parse::Packet, route::Egress};
 
+mod reject;
+
+pub use reject::reject;
+
 /// Offset of the (TTL, protocol) 16-bit word in the IPv4 header.
 const TTL_WORD_OFFSET: usize = 8;
 
