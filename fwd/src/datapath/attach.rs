@@ -7,7 +7,7 @@ use log::{info, warn};
 
 use fwd_common::maps::{self as names, MAX_IFINDEX, MAX_INTERFACES};
 
-use super::{error::map_err, Attachment, Datapath, DatapathError};
+use super::{error::map_err, pin, Attachment, Datapath, DatapathError};
 use crate::host::ifaces;
 
 /// How to attach (`--mode`).
@@ -29,6 +29,9 @@ pub enum AttachedMode {
     Native,
     /// Generic (SKB) XDP.
     Generic,
+    /// The attachment an earlier run pinned, now running this program (its
+    /// mode is the one that run chose).
+    Adopted,
 }
 
 impl fmt::Display for AttachedMode {
@@ -36,6 +39,7 @@ impl fmt::Display for AttachedMode {
         f.write_str(match self {
             AttachedMode::Native => "native",
             AttachedMode::Generic => "generic",
+            AttachedMode::Adopted => "adopted",
         })
     }
 }
@@ -51,6 +55,24 @@ impl Datapath {
         let ifindex = ifaces::index_of(ifname).ok_or_else(|| DatapathError::UnknownInterface {
             ifname: ifname.into(),
         })?;
+        if let Some(dir) = self.pin_dir.clone() {
+            if let Some(link) = pin::pinned_link(&dir, ifname)? {
+                // Swap this program onto the link an earlier run left: one
+                // atomic update, no packet sees the interface without XDP.
+                let id = self.program().attach_to_link(link).map_err(|source| {
+                    DatapathError::Attach {
+                        ifname: ifname.into(),
+                        mode: AttachedMode::Adopted,
+                        source,
+                    }
+                })?;
+                self.attachments.push(Attachment {
+                    ifname: ifname.into(),
+                    link: id,
+                });
+                return Ok(AttachedMode::Adopted);
+            }
+        }
         let (link, used) = match mode {
             AttachMode::Native => (
                 self.attach_as(ifname, ifindex, AttachedMode::Native)?,
@@ -74,6 +96,27 @@ impl Datapath {
                 }
             },
         };
+        let link = match self.pin_dir.clone() {
+            Some(dir) => {
+                let owned =
+                    self.program()
+                        .take_link(link)
+                        .map_err(|source| DatapathError::Attach {
+                            ifname: ifname.into(),
+                            mode: used,
+                            source,
+                        })?;
+                let pinned = pin::pin_link(&dir, ifname, owned)?;
+                self.program()
+                    .attach_to_link(pinned)
+                    .map_err(|source| DatapathError::Attach {
+                        ifname: ifname.into(),
+                        mode: used,
+                        source,
+                    })?
+            }
+            None => link,
+        };
         self.attachments.push(Attachment {
             ifname: ifname.into(),
             link,
@@ -89,7 +132,7 @@ impl Datapath {
     ) -> Result<XdpLinkId, DatapathError> {
         let flags = match mode {
             AttachedMode::Native => XdpMode::Driver,
-            AttachedMode::Generic => XdpMode::Skb,
+            AttachedMode::Generic | AttachedMode::Adopted => XdpMode::Skb,
         };
         self.program()
             .attach_to_if_index(ifindex, flags)
@@ -98,7 +141,7 @@ impl Datapath {
                     ifname: ifname.into(),
                     source,
                 },
-                AttachedMode::Generic => DatapathError::Attach {
+                AttachedMode::Generic | AttachedMode::Adopted => DatapathError::Attach {
                     ifname: ifname.into(),
                     mode,
                     source,
@@ -106,9 +149,31 @@ impl Datapath {
             })
     }
 
-    /// Detaches from every interface (also done on drop); logs each.
+    /// The largest counter slot recorded in `IFINDEX_SLOTS` (0 if none).
+    fn max_pinned_slot(&self) -> u32 {
+        if self.pin_dir.is_none() {
+            return 0;
+        }
+        self.ifindex_slots
+            .iter()
+            .filter_map(|v| v.ok())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Detaches from every interface (also done on drop); logs each. Pinned
+    /// links are unpinned first, so the program really leaves the
+    /// interfaces.
     pub fn detach_all(&mut self) {
         while let Some(a) = self.attachments.pop() {
+            if let Some(dir) = &self.pin_dir {
+                let path = pin::link_path(dir, &a.ifname);
+                if let Err(e) = std::fs::remove_file(&path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        warn!("unpinning {}: {e}", path.display());
+                    }
+                }
+            }
             match self.program().detach(a.link) {
                 Ok(()) => info!("detached from {}", a.ifname),
                 Err(e) => warn!("detaching from {}: {}", a.ifname, crate::error_chain(&e)),
@@ -127,7 +192,16 @@ impl Datapath {
         self.devmap
             .insert(ifindex, ifindex, None, 0)
             .map_err(|source| DatapathError::Devmap { ifindex, source })?;
-        let slot = self.interfaces.len() as u32 + 1;
+        // A slot left by an earlier run (pinned maps) keeps its counters;
+        // otherwise the next one after every slot in use.
+        // (An ifindex beyond the array has no slot: 0.)
+        let kept = self.ifindex_slots.get(&ifindex, 0).unwrap_or_default();
+        let used_max = self.interfaces.iter().map(|(_, s)| *s).max().unwrap_or(0);
+        let slot = if kept != 0 {
+            kept
+        } else {
+            used_max.max(self.max_pinned_slot()) + 1
+        };
         if slot <= MAX_INTERFACES && ifindex < MAX_IFINDEX {
             self.ifindex_slots.set(ifindex, slot, 0).map_err(map_err(
                 names::IFINDEX_SLOTS,

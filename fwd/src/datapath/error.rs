@@ -1,14 +1,17 @@
 //! Errors of the datapath: which map or interface, and what aya said.
 
+use std::path::PathBuf;
+
 use aya::{
     maps::{xdp::XdpMapError, MapError},
-    programs::ProgramError,
+    pin::PinError,
+    programs::{links::LinkError, ProgramError},
     EbpfError,
 };
 use fwd_common::maps as names;
 use thiserror::Error;
 
-use super::{AttachedMode, PROGRAM};
+use super::{pin::MapShape, AttachedMode, PROGRAM};
 
 /// What went wrong with the eBPF object, a map or an attachment.
 #[derive(Debug, Error)]
@@ -79,6 +82,57 @@ pub enum DatapathError {
         /// What the kernel said.
         #[source]
         source: ProgramError,
+    },
+    /// The pin directory (or bpffs) could not be prepared or cleaned.
+    #[error("pin directory {}", dir.display())]
+    PinDir {
+        /// The directory or file.
+        dir: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A pinned map could not be read.
+    #[error("pinned map {}", path.display())]
+    PinnedMap {
+        /// Its path.
+        path: PathBuf,
+        /// What aya said.
+        #[source]
+        source: MapError,
+    },
+    /// A map or link could not be pinned.
+    #[error("pinning {}", path.display())]
+    Pin {
+        /// The path.
+        path: PathBuf,
+        /// What aya said.
+        #[source]
+        source: PinError,
+    },
+    /// A pinned link could not be adopted.
+    #[error("pinned XDP link {}", path.display())]
+    PinnedLink {
+        /// Its path.
+        path: PathBuf,
+        /// What aya said.
+        #[source]
+        source: LinkError,
+    },
+    /// A pinned map of an earlier run does not have the shape this binary
+    /// and configuration need; it is not replaced silently.
+    #[error(
+        "the pinned map {} is {have:?}, this binary and configuration need {want:?}; \
+         restore the old configuration, or run `fwd detach` to remove the old state (this drops live flows)",
+        path.display()
+    )]
+    IncompatiblePin {
+        /// The pinned map.
+        path: PathBuf,
+        /// What is pinned.
+        have: MapShape,
+        /// What is needed.
+        want: MapShape,
     },
 }
 

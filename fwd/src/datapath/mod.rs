@@ -8,6 +8,7 @@
 mod attach;
 mod error;
 mod maglev_tables;
+pub mod pin;
 mod stats;
 
 use aya::{
@@ -42,6 +43,18 @@ struct Attachment {
     link: aya::programs::xdp::XdpLinkId,
 }
 
+/// How a loaded datapath relates to state left by an earlier run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Nothing pinned: maps are new (and, unless private, now pinned).
+    Fresh,
+    /// Maps pinned by an earlier run were adopted, with their flows.
+    Adopted {
+        /// Flows (both halves) found in the adopted connection table.
+        ct_entries: usize,
+    },
+}
+
 /// The loaded program and its maps. Dropping it detaches the program from
 /// every interface and frees the maps.
 pub struct Datapath {
@@ -65,6 +78,9 @@ pub struct Datapath {
     /// Interfaces registered with [`Datapath::allow_redirect`] and their
     /// counter slot in `REASON_STATS` (1, 2, ...).
     interfaces: Vec<(u32, u32)>,
+    /// The pin directory, when the state is pinned.
+    pin_dir: Option<std::path::PathBuf>,
+    origin: Origin,
 }
 
 fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, DatapathError> {
@@ -83,13 +99,60 @@ impl Datapath {
     /// Loads [`EBPF_OBJECT`] with `CT4` sized to `2 * settings.max_flows`,
     /// loads (does not attach) the XDP program [`PROGRAM`], and writes
     /// `RELAY_CONFIG[0]` (the SNAT port range).
+    ///
+    /// The maps are private to this process (tests, `fwd check`); `fwd
+    /// attach` uses [`Datapath::open_pinned`].
     pub fn load(settings: &RelaySettings) -> Result<Datapath, DatapathError> {
+        Self::load_with(settings, None)
+    }
+
+    /// Like [`Datapath::load`], with every map pinned in `dir` (bpffs is
+    /// mounted on `/sys/fs/bpf` if needed): maps already pinned there by an
+    /// earlier run are adopted, flows included, if their definitions match
+    /// what this binary and `settings` need (otherwise nothing is touched and
+    /// the error names the map). Attachments are pinned too
+    /// ([`Datapath::attach`]).
+    pub fn open_pinned(
+        settings: &RelaySettings,
+        dir: &std::path::Path,
+    ) -> Result<Datapath, DatapathError> {
+        pin::prepare_dir(dir)?;
+        let found = pin::check_compatible(settings, dir)?;
+        let mut dp = Self::load_with(settings, Some(dir))?;
+        if found > 0 {
+            dp.origin = Origin::Adopted {
+                ct_entries: dp.flows()?.len(),
+            };
+            dp.maglev_in_use = dp
+                .service_entries()?
+                .into_iter()
+                .map(|(_, s)| (s.id, s.maglev_table))
+                .collect();
+        }
+        Ok(dp)
+    }
+
+    fn load_with(
+        settings: &RelaySettings,
+        pin_dir: Option<&std::path::Path>,
+    ) -> Result<Datapath, DatapathError> {
         let ct_capacity = settings.ct_entries();
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .map_max_entries(names::CT4, ct_capacity)
-            .map_max_entries(names::MAGLEV, settings.maglev_tables() * MAGLEV_SIZE)
-            .load(EBPF_OBJECT)
-            .map_err(DatapathError::Load)?;
+            .map_max_entries(names::MAGLEV, settings.maglev_tables() * MAGLEV_SIZE);
+        let paths: Vec<(&str, std::path::PathBuf)> = pin_dir
+            .map(|d| {
+                pin::MAPS
+                    .iter()
+                    .map(|m| (*m, pin::map_path(d, m)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(EBPF_OBJECT).map_err(DatapathError::Load)?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM)
             .ok_or(DatapathError::MissingProgram)?
@@ -124,7 +187,23 @@ impl Datapath {
             ct_capacity,
             attachments: Vec::new(),
             interfaces: Vec::new(),
+            pin_dir: pin_dir.map(|d| d.to_path_buf()),
+            origin: Origin::Fresh,
         })
+    }
+
+    /// Whether the maps are new or were adopted from an earlier run.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Removes every pin (maps and links): what remains goes away when this
+    /// process exits. Used on a clean stop and by `fwd detach`.
+    pub fn remove_pins(&mut self) -> Result<(), DatapathError> {
+        match &self.pin_dir {
+            Some(dir) => pin::remove_all(dir),
+            None => Ok(()),
+        }
     }
 
     /// Writes the plan: `BACKENDS4`, then each service's Maglev table into a

@@ -10,6 +10,7 @@ mod cases;
 mod env;
 mod maglev;
 mod model;
+mod pinned;
 mod reject;
 mod run;
 
@@ -55,4 +56,9 @@ fn weighted_maglev_selection_and_drain_keeps_live_flows() {
 #[test]
 fn no_usable_backend_answers_rst_or_icmp_unreachable() {
     in_private_netns(reject::rejects_when_no_backend_is_usable);
+}
+
+#[test]
+fn pinned_state_survives_a_restart() {
+    in_private_netns(pinned::pinned_state_survives_a_restart);
 }
