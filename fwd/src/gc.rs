@@ -6,10 +6,17 @@
 //! pairs the halves, and deletes the flows idle for longer than the timeout
 //! of their state. Deciding is pure ([`decide`], [`plan`]); only [`run_once`]
 //! touches the datapath.
+//!
+//! Every flow the GC deletes gets an end event (reason `timeout` or
+//! `evicted`), unless the datapath already sent one (a TCP flow that saw a
+//! RST or a FIN both ways, see [`crate::flows::ended_by_datapath`]). Lone
+//! halves get none: a flow being created never sent its start event, and
+//! the rest of a flow whose reply half is gone has ended already.
 
 use std::{collections::HashSet, time::Duration};
 
 use fwd_common::{
+    events::{end_reason, FlowEvent},
     flow::{flow_state, FlowState, DIR_FORWARD},
     Flow4, Flow4Key,
 };
@@ -17,6 +24,7 @@ use log::debug;
 
 use crate::{
     datapath::{Datapath, DatapathError},
+    flows::{end_event, ended_by_datapath},
     plan::RelaySettings,
 };
 
@@ -156,6 +164,9 @@ pub struct Expiry {
     pub last_activity_ns: u64,
     /// Why.
     pub cause: Cause,
+    /// The end event to send once the flow is deleted (`None` for a lone
+    /// half, and for a flow the datapath already reported ended).
+    pub end: Option<FlowEvent>,
 }
 
 /// The deletions of one run and their counts.
@@ -210,6 +221,7 @@ pub fn plan(
                     keys: vec![*key],
                     last_activity_ns,
                     cause: Cause::Orphan,
+                    end: None,
                 });
                 out.stats.orphans += 1;
                 deleted += 1;
@@ -224,10 +236,18 @@ pub fn plan(
             ((other, *partner), (*key, half))
         };
         let last_activity_ns = last_activity(forward).max(last_activity(reply));
+        let ended = ended_by_datapath(key.proto, forward.tcp_flags, reply.tcp_flags);
         let expiry = |cause| Expiry {
             keys: vec![rkey, fkey],
             last_activity_ns,
             cause,
+            end: (!ended).then(|| {
+                let reason = match cause {
+                    Cause::Pressure => end_reason::EVICTED,
+                    _ => end_reason::TIMEOUT,
+                };
+                end_event(reason, &fkey, forward, reply, now_ns)
+            }),
         };
         match decide(key.proto, Halves::Pair { forward, reply }, now_ns, settings) {
             Decision::ExpireTimeout => {
@@ -273,22 +293,32 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// One GC run: reads `CT4`, deletes what [`plan`] says, logs a debug line.
+/// What one GC run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcRun {
+    /// Its counts.
+    pub stats: GcStats,
+    /// End events of the flows it deleted, for the flow-event sink.
+    pub events: Vec<FlowEvent>,
+}
+
+/// One GC run: reads `CT4`, deletes what [`plan`] says, logs a debug line;
+/// returns the counts and the end events of the deleted flows (a flow whose
+/// reply half could not be deleted is retried next run, and gets its event
+/// then).
 ///
 /// Just before deleting a flow its halves are read again, and a flow that
 /// saw a packet since the table was read is kept. A packet can still arrive
 /// between that read and the delete (microseconds, after the flow was idle
 /// for its whole timeout): the next packet of that flow then starts a new
 /// flow (UDP, TCP SYN) or is handed to the kernel (other TCP).
-pub fn run_once(
-    datapath: &mut Datapath,
-    settings: &RelaySettings,
-) -> Result<GcStats, DatapathError> {
+pub fn run_once(datapath: &mut Datapath, settings: &RelaySettings) -> Result<GcRun, DatapathError> {
     let entries = datapath.flows()?;
     let GcPlan {
         expiries,
         mut stats,
     } = plan(&entries, monotonic_ns(), datapath.flow_capacity(), settings);
+    let mut events = Vec::new();
     for expiry in &expiries {
         if refreshed(datapath, expiry) {
             stats.refreshed += 1;
@@ -299,11 +329,19 @@ pub fn run_once(
             }
             continue;
         }
-        for key in &expiry.keys {
-            if let Err(e) = datapath.remove_flow(key) {
-                stats.errors += 1;
-                debug!("gc: {}", crate::error_chain(&e));
+        let mut first_removed = false;
+        for (i, key) in expiry.keys.iter().enumerate() {
+            match datapath.remove_flow(key) {
+                Ok(()) => first_removed |= i == 0,
+                Err(e) => {
+                    stats.errors += 1;
+                    debug!("gc: {}", crate::error_chain(&e));
+                }
             }
+        }
+        // Without its first key (the reply half) the flow is gone.
+        if first_removed {
+            events.extend(expiry.end);
         }
     }
     debug!(
@@ -317,7 +355,7 @@ pub fn run_once(
         stats.refreshed,
         stats.errors
     );
-    Ok(stats)
+    Ok(GcRun { stats, events })
 }
 
 /// Whether a half of `expiry` saw a packet after the table was read (a

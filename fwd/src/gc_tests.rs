@@ -223,3 +223,92 @@ fn clock_is_monotonic() {
     let b = monotonic_ns();
     assert!(a > 0 && b >= a);
 }
+
+#[test]
+fn expired_flows_get_an_end_event_unless_the_datapath_sent_one() {
+    use fwd_common::events::{end_reason, EVENT_END};
+    let mut udp = flow(IPPROTO_UDP, 40001, 20001, 600, 0, 0);
+    (udp[0].1.packets, udp[0].1.bytes) = (3, 300);
+    (udp[1].1.packets, udp[1].1.bytes) = (2, 2000);
+    let half_closed = flow(IPPROTO_TCP, 40002, 20002, 300, SYN | ACK | FIN, SYN | ACK);
+    let fin_both = flow(
+        IPPROTO_TCP,
+        40003,
+        20003,
+        300,
+        SYN | ACK | FIN,
+        SYN | ACK | FIN,
+    );
+    let reset = flow(IPPROTO_TCP, 40004, 20004, 300, SYN | ACK, SYN | ACK | RST);
+    let orphan = flow(IPPROTO_TCP, 40005, 20005, 60, SYN, 0);
+    let mut entries = Vec::new();
+    for f in [&udp, &half_closed, &fin_both, &reset] {
+        entries.extend_from_slice(f);
+    }
+    entries.push(orphan[0]);
+    let p = plan(&entries, NOW, 1 << 20, &settings());
+    assert_eq!(p.expiries.len(), 5, "{:?}", p.expiries);
+    let by_port = |cport: u16| {
+        p.expiries
+            .iter()
+            .find(|e| {
+                e.keys.contains(&Flow4Key::new(
+                    Ipv4Addr::new(198, 18, 0, 1),
+                    cport,
+                    Ipv4Addr::new(198, 18, 1, 1),
+                    80,
+                    e.keys[0].proto,
+                ))
+            })
+            .unwrap_or_else(|| panic!("no expiry for client port {cport}"))
+    };
+    // The datapath already reported these ended: no second event.
+    assert_eq!(by_port(40003).end, None, "FIN both ways");
+    assert_eq!(by_port(40004).end, None, "RST");
+    assert_eq!(by_port(40005).end, None, "lone half");
+    // These end by timeout, with the tuple and counters of both halves.
+    assert_eq!(by_port(40001).end.unwrap().to_client.bytes, 2000);
+    for (f, cport, sport) in [(&udp, 40001, 20001), (&half_closed, 40002, 20002)] {
+        let e = by_port(cport).end.expect("an end event");
+        assert_eq!((e.kind, e.end_reason), (EVENT_END, end_reason::TIMEOUT));
+        assert_eq!(e.time_ns, NOW);
+        assert_eq!(e.created_ns, f[0].1.created_ns);
+        assert_eq!(
+            (e.client_addr, e.client_port),
+            (f[0].0.src_addr, port(cport))
+        );
+        assert_eq!((e.vip_addr, e.vip_port), (f[0].0.dst_addr, f[0].0.dst_port));
+        assert_eq!((e.snat_addr, e.snat_port), (f[1].0.dst_addr, port(sport)));
+        assert_eq!(
+            (e.backend_addr, e.backend_port),
+            (f[1].0.src_addr, port(8080))
+        );
+        assert_eq!(e.proto, f[0].0.proto);
+        assert_eq!(
+            (e.to_backend.packets, e.to_backend.bytes),
+            (f[0].1.packets, f[0].1.bytes)
+        );
+        assert_eq!(
+            (e.to_client.packets, e.to_client.bytes),
+            (f[1].1.packets, f[1].1.bytes)
+        );
+    }
+}
+
+#[test]
+fn flows_expired_under_pressure_end_as_evicted() {
+    use fwd_common::events::end_reason;
+    let mut entries = Vec::new();
+    for i in 0..10u16 {
+        let mut f = flow(IPPROTO_TCP, 41000 + i, 21000 + i, 20, SYN, 0);
+        f[0].1.packets = 1;
+        f[0].1.bytes = 60;
+        entries.extend(f);
+    }
+    let p = plan(&entries, NOW, 20, &settings());
+    assert_eq!(p.stats.expired_pressure, 1);
+    let e = p.expiries[0].end.expect("an end event");
+    assert_eq!(e.end_reason, end_reason::EVICTED);
+    assert_eq!((e.to_backend.packets, e.to_backend.bytes), (1, 60));
+    assert_eq!(e.to_client.packets, 0);
+}

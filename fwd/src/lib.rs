@@ -5,17 +5,25 @@
 //! [`datapath::Datapath`] (the only owner of the eBPF maps), attaches the
 //! program and expires idle flows ([`gc`]) until it is stopped ([`run`]).
 //! `fwd check` validates a file and shows what would be installed
-//! ([`report`]).
+//! ([`report`]). While attached, flow events go to the flow log
+//! ([`flowlog`]) and a control socket ([`control`]) answers `fwd status`
+//! and `fwd flows`; [`serve`] runs those tasks.
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod datapath;
+pub mod flowlog;
+pub mod flows;
 pub mod gc;
 pub mod host;
+pub mod ids;
 pub mod maglev;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod state;
 
 /// The XDP program object built by `build.rs` from `fwd-ebpf`.

@@ -1,7 +1,8 @@
-//! The commands: `fwd check` and `fwd attach` (the orchestration of checks,
-//! load, install, sysctls, attach, GC and shutdown).
+//! The commands: `fwd check`, `fwd status`, `fwd flows` and `fwd attach`
+//! (the orchestration of checks, load, install, sysctls, attach, the
+//! running tasks and shutdown).
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use anyhow::Context as _;
 use log::{info, warn};
@@ -10,19 +11,25 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::{
     cli::{AttachArgs, CheckArgs, Cli, Command},
     config::Config,
+    control::{self, ControlSocket},
     datapath::Datapath,
-    error_chain, gc,
+    error_chain,
+    flowlog::{FlowLog, FlowLogTarget},
     host::{self, sysctl, HostError, HostFacts, Interface},
-    plan::{proto_name, Plan, PlannedService, RelaySettings},
-    report,
+    metrics,
+    plan::{proto_name, Plan, PlannedService},
+    report, serve,
+    state::{AttachedInterface, Shared},
 };
 
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check(args) => check(&args),
+        Command::Status(args) => Ok(control::client::status(&args)?),
+        Command::Flows(args) => Ok(control::client::flows(&args)?),
         Command::Attach(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
@@ -50,8 +57,10 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `fwd attach`: every check first; then load, install, sysctls, attach;
-/// then GC until SIGINT or SIGTERM; then detach.
+/// `fwd attach`: every check first (and the control socket, so that a
+/// second instance stops here); then load, install, sysctls, attach; then
+/// the GC, the flow events and the control socket until SIGINT or SIGTERM;
+/// then detach.
 pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     // Installed first so that a signal during setup stops fwd cleanly.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -68,6 +77,18 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
         warn!("{w}");
     }
     let plan = Plan::build(&config, |b| facts.auto_snat(b))?;
+    let mut control_socket = ControlSocket::bind(&args.control)?;
+    // Bound before anything is installed: an address in use stops fwd here.
+    let metrics_listener = metrics::bind(args.metrics)?;
+    let flow_log = match &args.flow_log {
+        Some(arg) => {
+            let target = FlowLogTarget::parse(arg);
+            let log = FlowLog::open(&target)?;
+            info!("flow log: {target}");
+            Some(log)
+        }
+        None => None,
+    };
 
     let mut datapath = Datapath::load(&plan.settings).context("loading the XDP program")?;
     datapath
@@ -78,9 +99,17 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     for i in &interfaces {
         datapath.allow_redirect(i.index)?;
     }
+    let mut attached = Vec::new();
     for i in &interfaces {
         match datapath.attach(&i.name, args.mode.into()) {
-            Ok(mode) => info!("attached to {} ({mode} mode)", i.name),
+            Ok(mode) => {
+                info!("attached to {} ({mode} mode)", i.name);
+                attached.push(AttachedInterface {
+                    name: i.name.clone(),
+                    ifindex: i.index,
+                    mode,
+                });
+            }
             Err(e) => {
                 datapath.detach_all();
                 return Err(e.into());
@@ -90,10 +119,41 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     for s in &plan.services {
         info!("{}", describe(s));
     }
+
+    let ring = datapath.take_flow_events();
+    let shared = Arc::new(Shared::new(datapath, plan, attached));
+    let listener = match control_socket.take_listener() {
+        Ok(l) => l,
+        Err(e) => {
+            serve::detach(shared).await;
+            return Err(e).context("serving the control socket");
+        }
+    };
+    let tasks = serve::Tasks::start(&shared, ring, flow_log, listener);
+    let metrics_server = match metrics_listener
+        .map(|l| l.serve(Arc::clone(&shared)))
+        .transpose()
+    {
+        Ok(server) => server,
+        Err(e) => {
+            tasks.stop().await;
+            serve::detach(shared).await;
+            return Err(e).context("serving metrics");
+        }
+    };
+    if let Some(m) = &metrics_server {
+        info!("metrics: http://{}/metrics", m.local_addr());
+    }
+    info!("control socket: {}", control_socket.path().display());
     info!("ready");
 
-    serve(&mut datapath, &plan.settings, &mut sigterm, &mut sigint).await;
-    datapath.detach_all();
+    serve::wait_for_signal(&mut sigterm, &mut sigint).await;
+    if let Some(m) = metrics_server {
+        m.shutdown().await;
+    }
+    tasks.stop().await;
+    serve::detach(shared).await;
+    drop(control_socket);
     Ok(())
 }
 
@@ -134,35 +194,6 @@ pub fn describe(s: &PlannedService) -> String {
         })
         .collect();
     format!("{} {listen} ({proto}) -> {}", s.name, backends.join(", "))
-}
-
-/// Expires idle flows every `gc_interval` until a signal arrives.
-async fn serve(
-    datapath: &mut Datapath,
-    settings: &RelaySettings,
-    sigterm: &mut tokio::signal::unix::Signal,
-    sigint: &mut tokio::signal::unix::Signal,
-) {
-    let mut tick = tokio::time::interval(settings.gc_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // The first tick is immediate: nothing to expire yet.
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = gc::run_once(datapath, settings) {
-                    warn!("gc: {}", error_chain(&e));
-                }
-            }
-            _ = sigterm.recv() => {
-                info!("SIGTERM: stopping");
-                return;
-            }
-            _ = sigint.recv() => {
-                info!("SIGINT: stopping");
-                return;
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@
 
 #![warn(missing_docs)]
 
+pub mod churn;
 pub mod error;
 pub mod maps_file;
 pub mod netns;
 pub mod packet;
 pub mod process;
+pub mod prometheus;
 pub mod relay;
 pub mod topology;
 pub mod traffic;

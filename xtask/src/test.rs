@@ -12,6 +12,8 @@ const NEEDED_COMMANDS: &[(&str, &str)] = &[
     ("ethtool", "ethtool"),
     ("sysctl", "procps"),
     ("sleep", "coreutils"),
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
 ];
 
 /// Runs every test; fails if any fails. `args` go to the integration test

@@ -1,0 +1,29 @@
+//! The control socket of a running `fwd attach`, and the commands that ask
+//! it: `fwd status` and `fwd flows`.
+//!
+//! `fwd attach` listens on a Unix socket ([`DEFAULT_SOCKET`] unless
+//! `--control PATH`; mode 0600, removed at exit). A client connects, sends
+//! one JSON [`Request`] line, and reads one JSON [`Response`] line
+//! ([`protocol`]). The server ([`server`]) answers from the shared state of
+//! the relay ([`answer`]); the client ([`client`]) prints the answer as
+//! tables ([`render`]) or, with `--json`, as it is.
+
+pub mod answer;
+pub mod client;
+pub mod protocol;
+pub mod render;
+pub mod server;
+
+pub use self::{
+    protocol::{Request, Response},
+    server::ControlSocket,
+};
+
+/// Where `fwd attach` listens and `fwd status`/`fwd flows` connect by
+/// default.
+pub const DEFAULT_SOCKET: &str = "/run/fwd/fwd.sock";
+
+#[cfg(test)]
+mod report_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! The flows of the connection table as users see them: the two halves of
+//! `CT4` paired, their four address:port pairs, and the flow events the
+//! loader makes itself.
+//!
+//! The address derivation is the one of the datapath's events
+//! (`fwd-ebpf/src/events.rs`), so that an event made here (the GC ending a
+//! flow by expiry) names the same four pairs as the datapath's start event
+//! of that flow. Read by the GC ([`crate::gc`]) and the control socket's
+//! `flows` and `status` answers ([`crate::control`]).
+
+use std::{collections::HashMap, net::SocketAddrV4};
+
+use fwd_common::{
+    addr4_from_raw,
+    events::{FlowEvent, EVENT_END},
+    flow::{tcp_flags, DIR_FORWARD},
+    port_from_raw, Counter, Flow4, Flow4Key, IPPROTO_TCP,
+};
+
+/// The four address:port pairs of a flow, in network order as in the maps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The client (source of the client's packets).
+    pub client: (u32, u16),
+    /// The VIP the client sent to.
+    pub vip: (u32, u16),
+    /// The SNAT address:port the backend sees.
+    pub snat: (u32, u16),
+    /// The backend.
+    pub backend: (u32, u16),
+}
+
+impl Endpoints {
+    /// The pairs of the flow that `half`, stored under `key`, belongs to.
+    ///
+    /// The forward half is keyed by client -> VIP and rewrites to SNAT ->
+    /// backend; the reply half is keyed by backend -> SNAT and rewrites to
+    /// VIP -> client. Either half gives all four.
+    pub fn of(key: &Flow4Key, half: &Flow4) -> Endpoints {
+        if half.direction == DIR_FORWARD {
+            Endpoints {
+                client: (key.src_addr, key.src_port),
+                vip: (key.dst_addr, key.dst_port),
+                snat: (half.nat_src_addr, half.nat_src_port),
+                backend: (half.nat_dst_addr, half.nat_dst_port),
+            }
+        } else {
+            Endpoints {
+                client: (half.nat_dst_addr, half.nat_dst_port),
+                vip: (half.nat_src_addr, half.nat_src_port),
+                snat: (key.dst_addr, key.dst_port),
+                backend: (key.src_addr, key.src_port),
+            }
+        }
+    }
+
+    /// `(address, port)` in network order as a socket address.
+    pub fn socket(pair: (u32, u16)) -> SocketAddrV4 {
+        SocketAddrV4::new(addr4_from_raw(pair.0), port_from_raw(pair.1))
+    }
+}
+
+/// Whether the datapath has already reported the end of a flow whose
+/// halves saw `forward_flags` and `reply_flags`: a TCP flow with a RST
+/// either way or a FIN both ways (the datapath sends its end event on the
+/// packet that completes that). Such a flow must not get a second end event
+/// when the GC deletes it.
+pub fn ended_by_datapath(proto: u8, forward_flags: u8, reply_flags: u8) -> bool {
+    proto == IPPROTO_TCP
+        && ((forward_flags | reply_flags) & tcp_flags::RST != 0
+            || (forward_flags & tcp_flags::FIN != 0 && reply_flags & tcp_flags::FIN != 0))
+}
+
+/// A flow event about the flow of which `half` (stored under `key`) is one
+/// half and `other` (if known) the other: what the datapath's `emit` writes
+/// into the ring buffer, made in userspace.
+pub fn event(
+    kind: u8,
+    end_reason: u8,
+    key: &Flow4Key,
+    half: &Flow4,
+    other: Option<&Flow4>,
+    now_ns: u64,
+) -> FlowEvent {
+    let e = Endpoints::of(key, half);
+    let (forward, reply) = if half.direction == DIR_FORWARD {
+        (Some(half), other)
+    } else {
+        (other, Some(half))
+    };
+    let counter = |h: Option<&Flow4>| {
+        h.map(|h| Counter {
+            packets: h.packets,
+            bytes: h.bytes,
+        })
+        .unwrap_or_default()
+    };
+    FlowEvent {
+        time_ns: now_ns,
+        created_ns: half.created_ns,
+        client_addr: e.client.0,
+        vip_addr: e.vip.0,
+        snat_addr: e.snat.0,
+        backend_addr: e.backend.0,
+        client_port: e.client.1,
+        vip_port: e.vip.1,
+        snat_port: e.snat.1,
+        backend_port: e.backend.1,
+        service_id: half.service_id,
+        backend_id: half.backend_id,
+        kind,
+        proto: key.proto,
+        end_reason,
+        pad: 0,
+        pad2: 0,
+        to_backend: counter(forward),
+        to_client: counter(reply),
+    }
+}
+
+/// The end event of a flow deleted by the GC (`reason` is
+/// `end_reason::TIMEOUT` or `end_reason::EVICTED`) at `now_ns`.
+pub fn end_event(
+    reason: u8,
+    forward_key: &Flow4Key,
+    forward: &Flow4,
+    reply: &Flow4,
+    now_ns: u64,
+) -> FlowEvent {
+    event(EVENT_END, reason, forward_key, forward, Some(reply), now_ns)
+}
+
+/// A complete flow of the connection table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairedFlow {
+    /// Key of the forward half (client -> VIP).
+    pub forward_key: Flow4Key,
+    /// The forward half.
+    pub forward: Flow4,
+    /// The reply half.
+    pub reply: Flow4,
+}
+
+impl PairedFlow {
+    /// Its four address:port pairs.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints::of(&self.forward_key, &self.forward)
+    }
+
+    /// Its IP protocol.
+    pub fn proto(&self) -> u8 {
+        self.forward_key.proto
+    }
+}
+
+/// The complete flows among `entries` (both halves present and pointing
+/// at each other), in the order their forward halves appear. Lone halves (a
+/// flow being created, or left over) are skipped.
+pub fn pairs(entries: &[(Flow4Key, Flow4)]) -> Vec<PairedFlow> {
+    let index: HashMap<Flow4Key, &Flow4> = entries.iter().map(|(k, v)| (*k, v)).collect();
+    entries
+        .iter()
+        .filter(|(_, half)| half.direction == DIR_FORWARD)
+        .filter_map(|(key, forward)| {
+            let other = forward.other_key(key.proto);
+            let reply = index
+                .get(&other)
+                .filter(|r| r.direction != DIR_FORWARD && r.other_key(key.proto) == *key)?;
+            Some(PairedFlow {
+                forward_key: *key,
+                forward: *forward,
+                reply: **reply,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use fwd_common::{
+        addr4,
+        events::{end_reason, EVENT_START},
+        flow::{tcp_flags::*, DIR_REPLY},
+        port, IPPROTO_UDP,
+    };
+
+    use super::*;
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
+    const SNAT: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+    const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
+
+    /// A flow as the datapath creates it: client:40000 -> VIP:80, SNAT
+    /// port 20001, backend port 8080.
+    pub(crate) fn flow(proto: u8) -> [(Flow4Key, Flow4); 2] {
+        let fkey = Flow4Key::new(CLIENT, 40000, VIP, 80, proto);
+        let forward = Flow4 {
+            nat_src_addr: addr4(SNAT),
+            nat_dst_addr: addr4(BACKEND),
+            nat_src_port: port(20001),
+            nat_dst_port: port(8080),
+            backend_id: 3,
+            service_id: 2,
+            created_ns: 1_000,
+            last_seen_ns: 5_000,
+            packets: 7,
+            bytes: 700,
+            direction: DIR_FORWARD,
+            ..Default::default()
+        };
+        let rkey = forward.other_key(proto);
+        let reply = Flow4 {
+            nat_src_addr: addr4(VIP),
+            nat_dst_addr: addr4(CLIENT),
+            nat_src_port: port(80),
+            nat_dst_port: port(40000),
+            backend_id: 3,
+            service_id: 2,
+            created_ns: 1_000,
+            last_seen_ns: 6_000,
+            packets: 5,
+            bytes: 5_000,
+            direction: DIR_REPLY,
+            ..Default::default()
+        };
+        [(fkey, forward), (rkey, reply)]
+    }
+
+    #[test]
+    fn both_halves_give_the_same_four_pairs() {
+        let [(fkey, forward), (rkey, reply)] = flow(IPPROTO_TCP);
+        let a = Endpoints::of(&fkey, &forward);
+        let b = Endpoints::of(&rkey, &reply);
+        assert_eq!(a, b);
+        let s = |p| Endpoints::socket(p).to_string();
+        assert_eq!(s(a.client), "198.18.0.2:40000");
+        assert_eq!(s(a.vip), "198.18.100.1:80");
+        assert_eq!(s(a.snat), "198.19.0.1:20001");
+        assert_eq!(s(a.backend), "198.19.0.10:8080");
+    }
+
+    #[test]
+    fn end_event_carries_both_directions_and_the_tuple() {
+        let [(fkey, forward), (rkey, reply)] = flow(IPPROTO_UDP);
+        let e = end_event(end_reason::TIMEOUT, &fkey, &forward, &reply, 9_000);
+        assert_eq!((e.kind, e.end_reason, e.proto), (EVENT_END, 3, IPPROTO_UDP));
+        assert_eq!((e.time_ns, e.created_ns), (9_000, 1_000));
+        assert_eq!((e.service_id, e.backend_id), (2, 3));
+        assert_eq!((e.client_addr, e.client_port), (addr4(CLIENT), port(40000)));
+        assert_eq!((e.vip_addr, e.vip_port), (addr4(VIP), port(80)));
+        assert_eq!((e.snat_addr, e.snat_port), (addr4(SNAT), port(20001)));
+        assert_eq!(
+            (e.backend_addr, e.backend_port),
+            (addr4(BACKEND), port(8080))
+        );
+        assert_eq!((e.to_backend.packets, e.to_backend.bytes), (7, 700));
+        assert_eq!((e.to_client.packets, e.to_client.bytes), (5, 5_000));
+        // Made from the reply half, the same event (as the datapath would).
+        let r = event(
+            EVENT_END,
+            end_reason::TIMEOUT,
+            &rkey,
+            &reply,
+            Some(&forward),
+            9_000,
+        );
+        assert_eq!(r, e);
+        // A start event from the forward half alone has no reply counters.
+        let s = event(EVENT_START, 0, &fkey, &forward, None, 1_000);
+        assert_eq!(s.to_client, Counter::default());
+        assert_eq!(s.snat_port, e.snat_port);
+    }
+
+    #[test]
+    fn what_the_datapath_already_ended() {
+        let cases = [
+            // (proto, forward flags, reply flags, ended?)
+            (IPPROTO_UDP, 0, 0, false),
+            (IPPROTO_TCP, SYN, 0, false),
+            (IPPROTO_TCP, SYN | ACK, SYN | ACK, false),
+            (IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK, false),
+            (IPPROTO_TCP, SYN | ACK, SYN | ACK | FIN, false),
+            (IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK | FIN, true),
+            (IPPROTO_TCP, SYN, RST, true),
+            (IPPROTO_TCP, SYN | RST, 0, true),
+        ];
+        for (proto, f, r, ended) in cases {
+            assert_eq!(
+                ended_by_datapath(proto, f, r),
+                ended,
+                "{proto} {f:#x} {r:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn pairs_skip_lone_halves() {
+        let a = flow(IPPROTO_TCP);
+        let mut b = flow(IPPROTO_UDP);
+        b[0].0.src_port = port(40001);
+        b[1].1.nat_dst_port = port(40001);
+        // A forward half whose reply half belongs to another flow.
+        let mut lone = flow(IPPROTO_TCP)[0];
+        lone.0.src_port = port(40002);
+        let entries = vec![a[1], b[0], lone, a[0], b[1]];
+        let p = pairs(&entries);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].forward_key, b[0].0);
+        assert_eq!(p[0].reply, b[1].1);
+        assert_eq!(p[1].forward_key, a[0].0);
+        assert_eq!(p[1].proto(), IPPROTO_TCP);
+        assert_eq!(p[1].endpoints(), Endpoints::of(&a[1].0, &a[1].1));
+    }
+}
