@@ -21,6 +21,7 @@ pub mod ids;
 pub mod maglev;
 pub mod metrics;
 pub mod plan;
+pub mod reconcile;
 pub mod report;
 pub mod run;
 pub mod serve;

@@ -107,7 +107,7 @@ pub async fn wait_for_signal(sigterm: &mut Signal, sigint: &mut Signal) {
 
 /// Expires idle flows every `gc_interval` until `stop` changes.
 async fn gc_loop(shared: Arc<Shared>, sink: Arc<FlowSink>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(shared.plan.settings.gc_interval);
+    let mut tick = tokio::time::interval(shared.plan().settings.gc_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // The first tick is immediate: nothing to expire yet.
     loop {
@@ -130,7 +130,7 @@ async fn gc_loop(shared: Arc<Shared>, sink: Arc<FlowSink>, mut stop: watch::Rece
 fn gc_once(shared: &Shared, sink: &FlowSink) -> Result<(), DatapathError> {
     let run = {
         let mut datapath = shared.datapath();
-        gc::run_once(&mut datapath, &shared.plan.settings)?
+        gc::run_once(&mut datapath, &shared.plan().settings)?
     };
     sink.handle(&run.events);
     shared.record_gc(&run.stats);

@@ -8,7 +8,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock},
     time::SystemTime,
 };
 
@@ -17,7 +17,9 @@ use fwd_common::events::{end_reason, FlowEvent, EVENT_END};
 use crate::{
     datapath::{AttachedMode, Datapath},
     gc::GcStats,
+    ids::IdBook,
     plan::Plan,
+    reconcile::Reconciler,
 };
 
 /// An interface the program is attached to.
@@ -58,8 +60,14 @@ pub struct GcTotals {
 /// The state of a running relay.
 pub struct Shared {
     datapath: Mutex<Datapath>,
-    /// The installed plan (names of services, backend addresses).
-    pub plan: Plan,
+    /// The installed plan (names of services, backend addresses); replaced
+    /// whole by [`crate::apply`].
+    plan: RwLock<Arc<Plan>>,
+    /// The ids given to services and backends (see [`crate::ids`]).
+    ids: Mutex<IdBook>,
+    /// How changes (reload, health, DNS) reach the datapath; set once at
+    /// start by `fwd attach`.
+    reconciler: OnceLock<Reconciler>,
     /// The interfaces attached to.
     pub interfaces: Vec<AttachedInterface>,
     /// When this instance started.
@@ -79,12 +87,49 @@ impl Shared {
     pub fn new(datapath: Datapath, plan: Plan, interfaces: Vec<AttachedInterface>) -> Shared {
         Shared {
             datapath: Mutex::new(datapath),
-            plan,
+            ids: Mutex::new(IdBook::of(&plan)),
+            reconciler: OnceLock::new(),
+            plan: RwLock::new(Arc::new(plan)),
             interfaces,
             started: SystemTime::now(),
             closed: Mutex::new(BTreeMap::new()),
             gc: Mutex::new(GcTotals::default()),
         }
+    }
+
+    /// The plan installed now.
+    pub fn plan(&self) -> Arc<Plan> {
+        Arc::clone(
+            &self
+                .plan
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// Makes `plan` the installed plan (after the datapath has it).
+    pub(crate) fn set_plan(&self, plan: Plan) -> Arc<Plan> {
+        let plan = Arc::new(plan);
+        *self
+            .plan
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&plan);
+        plan
+    }
+
+    /// Sets the reconciler (once; later calls are ignored).
+    pub fn set_reconciler(&self, reconciler: Reconciler) {
+        let _ = self.reconciler.set(reconciler);
+    }
+
+    /// The reconciler, when `fwd attach` set one.
+    pub fn reconciler(&self) -> Option<&Reconciler> {
+        self.reconciler.get()
+    }
+
+    /// The ids book, locked.
+    pub(crate) fn ids(&self) -> MutexGuard<'_, IdBook> {
+        lock(&self.ids)
     }
 
     /// The datapath, locked. Keep the guard short and never across an await.

@@ -35,9 +35,9 @@ pub fn answer(shared: &Shared, request: &Request) -> Response {
         Request::Status => status(shared).map(|r| Response::Status(Box::new(r))),
         Request::Flows(filter) => {
             if let Some(name) = &filter.service {
-                if !shared.plan.services.iter().any(|s| &s.name == name) {
+                if !shared.plan().services.iter().any(|s| &s.name == name) {
                     return Response::Error {
-                        message: unknown_service(name, &shared.plan),
+                        message: unknown_service(name, &shared.plan()),
                     };
                 }
             }
@@ -66,7 +66,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
     let (reasons, backend_stats, lost, entries, capacity) = {
         let dp = shared.datapath();
         let backend_stats = shared
-            .plan
+            .plan()
             .backends()
             .map(|(_, b)| Ok((b.id, dp.backend_stats(b.id)?)))
             .collect::<Result<HashMap<_, _>, DatapathError>>()?;
@@ -81,7 +81,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
     let flows = pairs(&entries);
     let active = active_by_backend(&flows);
     let services = shared
-        .plan
+        .plan()
         .services
         .iter()
         .map(|s| ServiceStatus {
@@ -152,7 +152,7 @@ fn flows(shared: &Shared, filter: &FlowFilter) -> Result<FlowsReport, DatapathEr
     let flows = pairs(&entries);
     Ok(FlowsReport {
         tracked: flows.len() as u64,
-        flows: flow_entries(&flows, &shared.plan, monotonic_ns(), filter),
+        flows: flow_entries(&flows, &shared.plan(), monotonic_ns(), filter),
     })
 }
 

@@ -83,6 +83,13 @@ pub enum DatapathError {
         #[source]
         source: ProgramError,
     },
+    /// The number of possible CPUs (the width of per-CPU maps) is unknown.
+    #[error("reading the possible CPUs")]
+    Cpus {
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The pin directory (or bpffs) could not be prepared or cleaned.
     #[error("pin directory {}", dir.display())]
     PinDir {

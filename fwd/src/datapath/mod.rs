@@ -59,6 +59,7 @@ pub enum Origin {
 /// every interface and frees the maps.
 pub struct Datapath {
     ebpf: Ebpf,
+    relay_config: Array<MapData, RelayConfig>,
     services: HashMap<MapData, Service4Key, Service4>,
     backends: Array<MapData, Backend4>,
     maglev: Array<MapData, u32>,
@@ -160,17 +161,9 @@ impl Datapath {
             .map_err(|_| DatapathError::MissingProgram)?;
         program.load().map_err(DatapathError::LoadProgram)?;
 
-        let mut relay_config: Array<MapData, RelayConfig> = typed(&mut ebpf, names::RELAY_CONFIG)?;
-        let config = RelayConfig {
-            snat_port_min: *settings.snat_ports.start(),
-            snat_port_max: *settings.snat_ports.end(),
-            ..Default::default()
-        };
-        relay_config
-            .set(0, config, 0)
-            .map_err(map_err(names::RELAY_CONFIG, "writing entry 0"))?;
-
-        Ok(Datapath {
+        let relay_config: Array<MapData, RelayConfig> = typed(&mut ebpf, names::RELAY_CONFIG)?;
+        let mut dp = Datapath {
+            relay_config,
             services: typed(&mut ebpf, names::SERVICES4)?,
             backends: typed(&mut ebpf, names::BACKENDS4)?,
             maglev: typed(&mut ebpf, names::MAGLEV)?,
@@ -189,7 +182,21 @@ impl Datapath {
             interfaces: Vec::new(),
             pin_dir: pin_dir.map(|d| d.to_path_buf()),
             origin: Origin::Fresh,
-        })
+        };
+        dp.set_relay_config(settings)?;
+        Ok(dp)
+    }
+
+    /// Writes `RELAY_CONFIG[0]` (the SNAT port range) from `settings`.
+    pub fn set_relay_config(&mut self, settings: &RelaySettings) -> Result<(), DatapathError> {
+        let config = RelayConfig {
+            snat_port_min: *settings.snat_ports.start(),
+            snat_port_max: *settings.snat_ports.end(),
+            ..Default::default()
+        };
+        self.relay_config
+            .set(0, config, 0)
+            .map_err(map_err(names::RELAY_CONFIG, "writing entry 0"))
     }
 
     /// Whether the maps are new or were adopted from an earlier run.

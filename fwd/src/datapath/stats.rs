@@ -69,6 +69,20 @@ impl Datapath {
         Ok(sum)
     }
 
+    /// Sets `BACKEND_STATS[backend_id]` to zero on every CPU (a new backend
+    /// on an id used before).
+    pub fn reset_backend_stats(&mut self, backend_id: u32) -> Result<(), DatapathError> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, source)| DatapathError::Cpus { source })?;
+        let zeros = aya::maps::PerCpuValues::try_from(vec![BackendStats::default(); cpus])
+            .map_err(|source| DatapathError::Cpus { source })?;
+        self.backend_stats
+            .set(backend_id, zeros, 0)
+            .map_err(map_err(
+                names::BACKEND_STATS,
+                format!("zeroing backend {backend_id}"),
+            ))
+    }
+
     /// Flow events the datapath could not queue (ring buffer full), summed
     /// over CPUs.
     pub fn events_lost(&self) -> Result<u64, DatapathError> {

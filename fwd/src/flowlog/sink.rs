@@ -160,7 +160,7 @@ impl FlowSink {
             let clock = Clock::now();
             log.lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .write_logged(events, &self.shared.plan, &clock);
+                .write_logged(events, &self.shared.plan(), &clock);
         }
     }
 }

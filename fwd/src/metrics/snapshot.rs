@@ -146,7 +146,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads every number from the running relay.
     pub fn read(shared: &Shared) -> Result<Snapshot, DatapathError> {
-        let plan = &shared.plan;
+        let plan = &shared.plan();
         let (stats, reasons, per_interface, events_lost, table_capacity) = {
             let dp = shared.datapath();
             let stats = plan
