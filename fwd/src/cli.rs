@@ -31,6 +31,45 @@ pub enum Command {
     /// List the running instance's live flows (e.g. `--snat IP:PORT`: which
     /// client is behind this relay port).
     Flows(FlowsArgs),
+    /// Make the running instance re-read its service file (as SIGHUP does):
+    /// validated and checked whole, applied atomically, or nothing changes.
+    Reload(ReloadArgs),
+    /// Stop the running instance; with --keep the datapath keeps relaying,
+    /// pinned, for the next `fwd attach` (upgrades without losing flows).
+    Stop(StopArgs),
+    /// Remove everything: stop a running instance, detach the program and
+    /// remove the pinned state a stopped or killed instance left.
+    Detach(DetachArgs),
+}
+
+/// `fwd reload [--control PATH]`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The control socket of the running instance.
+    #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_SOCKET)]
+    pub control: PathBuf,
+}
+
+/// `fwd stop [--keep] [--control PATH]`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Leave the datapath attached and its state pinned.
+    #[arg(long)]
+    pub keep: bool,
+    /// The control socket of the running instance.
+    #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_SOCKET)]
+    pub control: PathBuf,
+}
+
+/// `fwd detach [--pin-dir DIR] [--control PATH]`.
+#[derive(Debug, Args)]
+pub struct DetachArgs {
+    /// Where the state is pinned.
+    #[arg(long, value_name = "DIR", default_value = crate::datapath::pin::DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
+    /// The control socket of a running instance.
+    #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_SOCKET)]
+    pub control: PathBuf,
 }
 
 /// `fwd attach <IFACE>... --map FILE [--mode auto|native|generic]`.
@@ -51,6 +90,10 @@ pub struct AttachArgs {
     /// created if missing), or to standard output with `-`. Off by default.
     #[arg(long, value_name = "PATH")]
     pub flow_log: Option<String>,
+    /// Where the maps and XDP links are pinned (bpffs): state left there by
+    /// an earlier run is adopted, so a restart or an upgrade loses no flow.
+    #[arg(long, value_name = "DIR", default_value = crate::datapath::pin::DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
     /// The control socket that `fwd status` and `fwd flows` ask.
     #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_SOCKET)]
     pub control: PathBuf,

@@ -12,6 +12,7 @@
 use std::{
     collections::{BTreeSet, HashSet},
     net::Ipv4Addr,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
@@ -19,7 +20,7 @@ use fwd_common::{Flow4, Flow4Key};
 use log::warn;
 
 use crate::{
-    config::Config,
+    config::{Config, ConfigError},
     datapath::DatapathError,
     host::{self, AutoSnatError, HostError, HostFacts, Interface},
     ids::{Busy, IdsExhausted},
@@ -144,14 +145,53 @@ pub fn apply(shared: &Shared, next: Plan) -> Result<Arc<Plan>, ApplyError> {
 #[derive(Debug)]
 pub struct Reconciler {
     desired: Mutex<Desired>,
+    /// The service file, read again on reload.
+    file: PathBuf,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is unreadable or invalid.
+    #[error("{}", file.display())]
+    Config {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, with line and column.
+        #[source]
+        source: ConfigError,
+    },
+    /// The file is valid, but the host checks or the datapath refused it.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
 }
 
 impl Reconciler {
-    /// The reconciler of a relay started with `desired`.
-    pub fn new(desired: Desired) -> Reconciler {
+    /// The reconciler of a relay started with `desired`, read from `file`.
+    pub fn new(desired: Desired, file: PathBuf) -> Reconciler {
         Reconciler {
             desired: Mutex::new(desired),
+            file,
         }
+    }
+
+    /// Reads the service file again and installs it (SIGHUP, `fwd reload`):
+    /// validated whole first, then checked against the host, then applied;
+    /// on any error nothing changes. Blocking.
+    pub fn reload(&self, shared: &Shared) -> Result<Arc<Plan>, ReloadError> {
+        let config = Config::load(&self.file).map_err(|source| ReloadError::Config {
+            file: self.file.clone(),
+            source,
+        })?;
+        for w in &config.warnings {
+            warn!("{}: {w}", self.file.display());
+        }
+        Ok(self.replan(shared, |d| d.config = config)?)
+    }
+
+    /// The service file.
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// The desired state now.

@@ -12,12 +12,13 @@ use crate::{
     cli::{AttachArgs, CheckArgs, Cli, Command},
     config::Config,
     control::{self, ControlSocket},
-    datapath::Datapath,
+    datapath::{pin, Datapath, Origin},
     error_chain,
     flowlog::{FlowLog, FlowLogTarget},
     host::{self, sysctl, HostError, HostFacts, Interface},
     metrics,
     plan::{proto_name, Plan, PlannedService},
+    reconcile::{Desired, Reconciler},
     report, serve,
     state::{AttachedInterface, Shared},
 };
@@ -28,6 +29,9 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check(&args),
         Command::Status(args) => Ok(control::client::status(&args)?),
         Command::Flows(args) => Ok(control::client::flows(&args)?),
+        Command::Reload(args) => say(control::lifecycle::reload(&args)?),
+        Command::Stop(args) => say(control::lifecycle::stop(&args)?),
+        Command::Detach(args) => say(control::lifecycle::detach(&args)?),
         Command::Attach(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -36,6 +40,12 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(attach(&args))
         }
     }
+}
+
+/// Prints a command's one-line result.
+fn say(message: String) -> anyhow::Result<()> {
+    print!("{message}");
+    Ok(())
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {
@@ -90,7 +100,25 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
         None => None,
     };
 
-    let mut datapath = Datapath::load(&plan.settings).context("loading the XDP program")?;
+    let mut datapath =
+        Datapath::open_pinned(&plan.settings, &args.pin_dir).context("loading the XDP program")?;
+    match datapath.origin() {
+        Origin::Fresh => info!("state pinned in {}", args.pin_dir.display()),
+        Origin::Adopted { ct_entries } => info!(
+            "adopted the datapath pinned in {} ({} flows): no flow is lost",
+            args.pin_dir.display(),
+            ct_entries / 2
+        ),
+    }
+    // Interfaces an earlier run attached to and this one does not name: the
+    // program leaves them.
+    for stale in pin::pinned_link_names(&args.pin_dir) {
+        if !interfaces.iter().any(|i| i.name == stale) {
+            let path = pin::link_path(&args.pin_dir, &stale);
+            std::fs::remove_file(&path).with_context(|| format!("unpinning {}", path.display()))?;
+            warn!("detached from {stale}: attached by an earlier run, not named now");
+        }
+    }
     datapath
         .install(&plan)
         .context("installing the service map")?;
@@ -122,6 +150,14 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
 
     let ring = datapath.take_flow_events();
     let shared = Arc::new(Shared::new(datapath, plan, attached));
+    shared.set_reconciler(Reconciler::new(
+        Desired {
+            config,
+            interfaces: interfaces.clone(),
+            down: Default::default(),
+        },
+        args.map.clone(),
+    ));
     let listener = match control_socket.take_listener() {
         Ok(l) => l,
         Err(e) => {
@@ -147,12 +183,20 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     info!("control socket: {}", control_socket.path().display());
     info!("ready");
 
-    serve::wait_for_signal(&mut sigterm, &mut sigint).await;
+    let keep = serve::run_until_stop(&shared, &mut sigterm, &mut sigint).await;
     if let Some(m) = metrics_server {
         m.shutdown().await;
     }
     tasks.stop().await;
-    serve::detach(shared).await;
+    if keep {
+        serve::release(shared).await;
+        info!(
+            "exiting; the datapath keeps relaying, pinned in {}: `fwd attach` adopts it, `fwd detach` removes it",
+            args.pin_dir.display()
+        );
+    } else {
+        serve::detach(shared).await;
+    }
     drop(control_socket);
     Ok(())
 }

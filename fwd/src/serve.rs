@@ -97,6 +97,73 @@ impl Tasks {
     }
 }
 
+/// Runs until SIGTERM or SIGINT (returns false: detach) or a stop request
+/// over the control socket (returns whether to keep the datapath);
+/// reloads the service file on SIGHUP meanwhile.
+pub async fn run_until_stop(
+    shared: &Arc<Shared>,
+    sigterm: &mut Signal,
+    sigint: &mut Signal,
+) -> bool {
+    let mut sighup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!("SIGHUP: cannot listen for it ({e}); reload with `fwd reload`");
+            None
+        }
+    };
+    loop {
+        let hup = async {
+            match sighup.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); return false; }
+            _ = sigint.recv() => { info!("SIGINT: stopping"); return false; }
+            how = shared.stop_requested() => {
+                info!("stop requested{}", if how.keep { " (keeping the datapath)" } else { "" });
+                return how.keep;
+            }
+            _ = hup => {
+                info!("SIGHUP: reloading");
+                let shared = Arc::clone(shared);
+                let result = tokio::task::spawn_blocking(move || match shared.reconciler() {
+                    Some(r) => r.reload(&shared).map(|_| ()).map_err(|e| error_chain(&e)),
+                    None => Err("no reconciler".into()),
+                })
+                .await;
+                match result {
+                    Ok(Ok(())) => info!("reloaded"),
+                    Ok(Err(e)) => warn!("reload refused, nothing changed: {e}"),
+                    Err(e) => warn!("reload: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// Drops the relay state without detaching: the pinned links and maps keep
+/// the datapath running for the next `fwd attach`.
+pub async fn release(shared: Arc<Shared>) {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    let mut shared = shared;
+    while Instant::now() < deadline {
+        match Arc::try_unwrap(shared) {
+            Ok(owned) => {
+                drop(owned.into_datapath());
+                return;
+            }
+            Err(still_shared) => {
+                shared = still_shared;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    warn!("the relay state is still in use at exit; leaving it to the process exit");
+}
+
 /// Waits for SIGTERM or SIGINT.
 pub async fn wait_for_signal(sigterm: &mut Signal, sigint: &mut Signal) {
     tokio::select! {
@@ -149,6 +216,9 @@ pub async fn detach(shared: Arc<Shared>) {
             Ok(owned) => {
                 let mut datapath = owned.into_datapath();
                 datapath.detach_all();
+                if let Err(e) = datapath.remove_pins() {
+                    warn!("removing the pinned state: {}", error_chain(&e));
+                }
                 return;
             }
             Err(still_shared) if Instant::now() < deadline => {
@@ -157,7 +227,11 @@ pub async fn detach(shared: Arc<Shared>) {
             }
             Err(still_shared) => {
                 warn!("the relay state is still in use at exit; detaching through its lock");
-                still_shared.datapath().detach_all();
+                let mut datapath = still_shared.datapath();
+                datapath.detach_all();
+                if let Err(e) = datapath.remove_pins() {
+                    warn!("removing the pinned state: {}", error_chain(&e));
+                }
                 return;
             }
         }

@@ -15,6 +15,7 @@ use std::{
 use fwd_common::events::{end_reason, FlowEvent, EVENT_END};
 
 use crate::{
+    control::protocol::StopRequest,
     datapath::{AttachedMode, Datapath},
     gc::GcStats,
     ids::IdBook,
@@ -68,6 +69,8 @@ pub struct Shared {
     /// How changes (reload, health, DNS) reach the datapath; set once at
     /// start by `fwd attach`.
     reconciler: OnceLock<Reconciler>,
+    /// Set when a stop was asked for over the control socket.
+    stop: tokio::sync::watch::Sender<Option<StopRequest>>,
     /// The interfaces attached to.
     pub interfaces: Vec<AttachedInterface>,
     /// When this instance started.
@@ -89,6 +92,7 @@ impl Shared {
             datapath: Mutex::new(datapath),
             ids: Mutex::new(IdBook::of(&plan)),
             reconciler: OnceLock::new(),
+            stop: tokio::sync::watch::channel(None).0,
             plan: RwLock::new(Arc::new(plan)),
             interfaces,
             started: SystemTime::now(),
@@ -125,6 +129,24 @@ impl Shared {
     /// The reconciler, when `fwd attach` set one.
     pub fn reconciler(&self) -> Option<&Reconciler> {
         self.reconciler.get()
+    }
+
+    /// Asks `fwd attach` to stop (see [`StopRequest`]).
+    pub fn request_stop(&self, how: StopRequest) {
+        self.stop.send_replace(Some(how));
+    }
+
+    /// Resolves when a stop is asked for, with how.
+    pub async fn stop_requested(&self) -> StopRequest {
+        let mut rx = self.stop.subscribe();
+        loop {
+            if let Some(how) = *rx.borrow_and_update() {
+                return how;
+            }
+            if rx.changed().await.is_err() {
+                return StopRequest::default();
+            }
+        }
     }
 
     /// The ids book, locked.

@@ -9,6 +9,7 @@
 
 pub mod churn;
 pub mod error;
+pub mod longlived;
 pub mod maps_file;
 pub mod netns;
 pub mod packet;

@@ -127,7 +127,22 @@ impl Drop for TempDir {
 pub struct Relay {
     process: Background,
     map: PathBuf,
+    /// Where fwd pins its state (its own per relay unless the test chose).
+    pin_dir: PathBuf,
+    /// The control socket.
+    control: PathBuf,
     _dir: TempDir,
+}
+
+impl Drop for Relay {
+    /// Kills fwd (if still running) and removes its pinned state, so a
+    /// killed relay leaves no program or map behind.
+    fn drop(&mut self) {
+        self.process.kill();
+        if !self.pin_dir.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.pin_dir);
+        }
+    }
 }
 
 impl Relay {
@@ -151,15 +166,46 @@ impl Relay {
         let map = dir.write("maps.toml", maps_toml)?;
         let bin = bin.to_string_lossy();
         let map_arg = map.to_string_lossy();
+        // Each relay pins its state and listens for control in places of
+        // its own (tests run next to each other), unless the test chose.
+        let chosen = |flag: &str| {
+            extra
+                .iter()
+                .position(|a| *a == flag)
+                .and_then(|i| extra.get(i + 1))
+                .map(PathBuf::from)
+        };
+        let dir_name = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pin_dir = match chosen("--pin-dir") {
+            Some(dir) => dir,
+            None => test_bpffs()?.join(&dir_name),
+        };
+        let control = chosen("--control").unwrap_or_else(|| dir.path().join("fwd.sock"));
+        let (pin_arg, control_arg) = (
+            pin_dir.to_string_lossy().into_owned(),
+            control.to_string_lossy().into_owned(),
+        );
         let mut argv = vec![bin.as_ref(), "attach"];
         argv.extend_from_slice(ifs);
         argv.extend_from_slice(&["--map", map_arg.as_ref()]);
+        if !extra.contains(&"--pin-dir") {
+            argv.extend_from_slice(&["--pin-dir", &pin_arg]);
+        }
+        if !extra.contains(&"--control") {
+            argv.extend_from_slice(&["--control", &control_arg]);
+        }
         argv.extend_from_slice(extra);
         let mut process = ns.spawn(&argv)?;
         process.wait_for_line("a line ending in \"ready\"", READY_TIMEOUT, is_ready_line)?;
         let relay = Relay {
             process,
             map,
+            pin_dir,
+            control,
             _dir: dir,
         };
         relay.wait_attached(ns, ifs)?;
@@ -218,6 +264,39 @@ impl Relay {
         }
     }
 
+    /// Replaces the service file fwd was started with (for reloads).
+    pub fn rewrite_map(&self, contents: &str) -> Result<()> {
+        fs::write(&self.map, contents).map_err(|source| Error::File {
+            what: "rewriting the service file",
+            path: self.map.display().to_string(),
+            source,
+        })
+    }
+
+    /// Sends `signal` to fwd.
+    pub fn signal(&mut self, signal: i32) -> Result<()> {
+        self.process.signal(signal)
+    }
+
+    /// Where this relay pins its state.
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// This relay's control socket.
+    pub fn control(&self) -> &Path {
+        &self.control
+    }
+
+    /// Kills fwd with SIGKILL, as a crash would, and leaves its pinned state
+    /// (the datapath keeps relaying) for the next relay started with the
+    /// same `--pin-dir`; returns fwd's output.
+    pub fn kill_leaving_state(mut self) -> String {
+        let output = self.process.kill();
+        self.pin_dir = PathBuf::new();
+        output
+    }
+
     /// Sends SIGTERM and waits (at most [`STOP_TIMEOUT`]) for fwd to exit;
     /// returns its log if it exited with status 0, an error with the log
     /// otherwise.
@@ -238,6 +317,59 @@ impl Relay {
         }
     }
 }
+
+/// Where the tests' relays pin their state: a bpffs mounted (once) on
+/// [`TEST_BPFFS`] in the tests' own mount namespace.
+///
+/// Not /sys/fs/bpf: `ip netns exec` gives the relay a mount namespace of
+/// its own with a fresh /sys, so a bpffs fwd mounted there would vanish with
+/// the process, and with it the state a restart must find.
+pub fn test_bpffs() -> Result<PathBuf> {
+    let dir = PathBuf::from(TEST_BPFFS);
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(TEST_BPFFS))
+    {
+        return Ok(dir);
+    }
+    fs::create_dir_all(&dir).map_err(|source| Error::File {
+        what: "creating the tests' bpffs mount point",
+        path: TEST_BPFFS.into(),
+        source,
+    })?;
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+    let (src, target, fstype) = (c("bpf"), c(TEST_BPFFS), c("bpf"));
+    // SAFETY: valid NUL-terminated strings, no data.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let source = std::io::Error::last_os_error();
+        // Another test thread may have mounted it meanwhile.
+        let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        if !mounts
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(TEST_BPFFS))
+        {
+            return Err(Error::File {
+                what: "mounting bpffs for the tests",
+                path: TEST_BPFFS.into(),
+                source,
+            });
+        }
+    }
+    Ok(dir)
+}
+
+/// Mount point of [`test_bpffs`].
+pub const TEST_BPFFS: &str = "/run/fwd-tests-bpffs";
 
 /// Runs `fwd argv...` in `ns` to completion, at most `timeout`; returns its
 /// exit status and everything it printed. For the error cases users see

@@ -18,7 +18,7 @@ use fwd_common::{
 
 use super::protocol::{
     BackendStatus, Count, FlowEntry, FlowFilter, FlowsReport, GcStatus, InterfaceStatus,
-    ReasonCount, Request, Response, ServiceStatus, StatusReport, TableStatus, Totals,
+    ReasonCount, ReloadReport, Request, Response, ServiceStatus, StatusReport, TableStatus, Totals,
 };
 use crate::{
     datapath::DatapathError,
@@ -33,6 +33,11 @@ use crate::{
 pub fn answer(shared: &Shared, request: &Request) -> Response {
     let result = match request {
         Request::Status => status(shared).map(|r| Response::Status(Box::new(r))),
+        Request::Reload => return reload(shared),
+        Request::Stop(how) => {
+            shared.request_stop(*how);
+            return Response::Stopping(*how);
+        }
         Request::Flows(filter) => {
             if let Some(name) = &filter.service {
                 if !shared.plan().services.iter().any(|s| &s.name == name) {
@@ -285,4 +290,31 @@ pub fn flow_entries(
         .collect();
     out.sort_by_key(|(id, e)| (*id, *e.client.ip(), e.client.port(), e.protocol.clone()));
     out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Re-reads the service file through the reconciler (blocking).
+fn reload(shared: &Shared) -> Response {
+    let Some(reconciler) = shared.reconciler() else {
+        return Response::Error {
+            message: "this instance cannot reload".into(),
+        };
+    };
+    match reconciler.reload(shared) {
+        Ok(plan) => {
+            log::info!("reloaded {}", reconciler.file().display());
+            Response::Reloaded(ReloadReport {
+                file: reconciler.file().display().to_string(),
+                services: plan.services.len(),
+                backends: plan.backends().count(),
+            })
+        }
+        Err(e) => {
+            let message = format!(
+                "reload refused, nothing changed: {}",
+                crate::error_chain(&e)
+            );
+            log::warn!("{message}");
+            Response::Error { message }
+        }
+    }
 }

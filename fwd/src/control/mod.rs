@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod client;
+pub mod lifecycle;
 pub mod protocol;
 pub mod render;
 pub mod server;

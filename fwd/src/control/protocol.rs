@@ -20,6 +20,19 @@ pub enum Request {
     /// `{"request":"flows","service":"web","snat":"198.19.0.1:20001"}`:
     /// the live flows that match every given filter.
     Flows(FlowFilter),
+    /// `{"request":"reload"}`: re-read the service file and apply it.
+    Reload,
+    /// `{"request":"stop","keep":false}`: stop; with `keep`, leave the
+    /// datapath running and pinned for the next `fwd attach` (upgrades).
+    Stop(StopRequest),
+}
+
+/// How to stop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StopRequest {
+    /// Leave the datapath attached and its state pinned.
+    pub keep: bool,
 }
 
 /// A response.
@@ -30,11 +43,26 @@ pub enum Response {
     Status(Box<StatusReport>),
     /// The answer to [`Request::Flows`].
     Flows(FlowsReport),
+    /// The answer to [`Request::Reload`]: the file is installed.
+    Reloaded(ReloadReport),
+    /// The answer to [`Request::Stop`]: the instance is stopping.
+    Stopping(StopRequest),
     /// The request could not be answered.
     Error {
         /// Why, for people.
         message: String,
     },
+}
+
+/// What a reload installed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// The file read.
+    pub file: String,
+    /// Services installed.
+    pub services: usize,
+    /// Backends installed.
+    pub backends: usize,
 }
 
 /// Filters of a flows request; a flow must match all that are set.
