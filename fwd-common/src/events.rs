@@ -2,7 +2,10 @@
 //! [`crate::maps::FLOW_EVENTS`] ring buffer (only at a flow's start and end,
 //! never per packet) and, for flows that end by expiry, made by the loader.
 
-use crate::Counter;
+use crate::{
+    flow::{tcp_flags, DIR_FORWARD},
+    Counter, Flow4, Flow4Key, IPPROTO_TCP,
+};
 
 /// [`FlowEvent::kind`]: a flow started (its first packet was forwarded).
 pub const EVENT_START: u8 = 1;
@@ -80,3 +83,117 @@ pub struct FlowEvent {
     pub to_client: Counter,
 }
 const _: () = assert!(core::mem::size_of::<FlowEvent>() == 88);
+
+/// Whether a TCP flow whose halves saw the flags `a` and `b` has ended: a
+/// RST either way, or a FIN both ways. The datapath sends the end event on
+/// the packet that completes this; the loader must not send a second one.
+#[inline(always)]
+pub const fn tcp_ended(a: u8, b: u8) -> bool {
+    (a | b) & tcp_flags::RST != 0 || (a & tcp_flags::FIN != 0 && b & tcp_flags::FIN != 0)
+}
+
+/// Whether the datapath has reported the end of a flow of protocol `proto`
+/// whose halves saw `forward_flags` and `reply_flags` (TCP only: UDP flows
+/// end by expiry, in the loader).
+#[inline(always)]
+pub const fn ended_by_datapath(proto: u8, forward_flags: u8, reply_flags: u8) -> bool {
+    proto == IPPROTO_TCP && tcp_ended(forward_flags, reply_flags)
+}
+
+/// The four address:port pairs of a flow, in network order as in the maps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The client (source of the client's packets).
+    pub client: (u32, u16),
+    /// The VIP the client sent to.
+    pub vip: (u32, u16),
+    /// The SNAT address:port the backend sees.
+    pub snat: (u32, u16),
+    /// The backend.
+    pub backend: (u32, u16),
+}
+
+impl Endpoints {
+    /// The pairs of the flow that `half`, stored under `key`, belongs to.
+    ///
+    /// The forward half is keyed by client -> VIP and rewrites to SNAT ->
+    /// backend; the reply half is keyed by backend -> SNAT and rewrites to
+    /// VIP -> client. Either half gives all four.
+    #[inline(always)]
+    pub const fn of(key: &Flow4Key, half: &Flow4) -> Endpoints {
+        if half.direction == DIR_FORWARD {
+            Endpoints {
+                client: (key.src_addr, key.src_port),
+                vip: (key.dst_addr, key.dst_port),
+                snat: (half.nat_src_addr, half.nat_src_port),
+                backend: (half.nat_dst_addr, half.nat_dst_port),
+            }
+        } else {
+            Endpoints {
+                client: (half.nat_dst_addr, half.nat_dst_port),
+                vip: (half.nat_src_addr, half.nat_src_port),
+                snat: (key.dst_addr, key.dst_port),
+                backend: (key.src_addr, key.src_port),
+            }
+        }
+    }
+
+    /// `(address, port)` in network order as a socket address.
+    pub const fn socket(pair: (u32, u16)) -> core::net::SocketAddrV4 {
+        core::net::SocketAddrV4::new(crate::addr4_from_raw(pair.0), crate::port_from_raw(pair.1))
+    }
+}
+
+impl FlowEvent {
+    /// The event about the flow of which `half` (stored under `key`) is one
+    /// half and `other` (if found) the other, at `now_ns`: made by the
+    /// datapath for the ring buffer and by the loader for expiries, so both
+    /// name the same four pairs.
+    #[inline(always)]
+    pub fn new(
+        kind: u8,
+        end_reason: u8,
+        key: &Flow4Key,
+        half: &Flow4,
+        other: Option<&Flow4>,
+        now_ns: u64,
+    ) -> FlowEvent {
+        let e = Endpoints::of(key, half);
+        let (forward, reply) = if half.direction == DIR_FORWARD {
+            (Some(half), other)
+        } else {
+            (other, Some(half))
+        };
+        let counter = |h: Option<&Flow4>| match h {
+            Some(h) => Counter {
+                packets: h.packets,
+                bytes: h.bytes,
+            },
+            None => Counter {
+                packets: 0,
+                bytes: 0,
+            },
+        };
+        FlowEvent {
+            time_ns: now_ns,
+            created_ns: half.created_ns,
+            client_addr: e.client.0,
+            vip_addr: e.vip.0,
+            snat_addr: e.snat.0,
+            backend_addr: e.backend.0,
+            client_port: e.client.1,
+            vip_port: e.vip.1,
+            snat_port: e.snat.1,
+            backend_port: e.backend.1,
+            service_id: half.service_id,
+            backend_id: half.backend_id,
+            kind,
+            proto: key.proto,
+            end_reason,
+            pad: 0,
+            pad2: 0,
+            to_backend: counter(forward),
+            to_client: counter(reply),
+        }
+    }
+}

@@ -4,14 +4,14 @@
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use fwd_common::{
-    events::{end_reason, EVENT_END, EVENT_START},
+    events::{end_reason, tcp_ended, EVENT_END, EVENT_START},
     flow::{tcp_flags, DIR_FORWARD, DIR_REPLY},
     hash::{snat_port_candidate, SNAT_PORT_TRIES},
     Flow4, Flow4Key, Reason, IPPROTO_TCP,
 };
 
 use crate::{
-    events::{emit, tcp_ended},
+    events::emit,
     lookup::{NewFlow, Target},
     maps::{CT4, RELAY_CONFIG},
     parse::Packet,

@@ -2,74 +2,21 @@
 //! `CT4` paired, their four address:port pairs, and the flow events the
 //! loader makes itself.
 //!
-//! The address derivation is the one of the datapath's events
-//! (`fwd-ebpf/src/events.rs`), so that an event made here (the GC ending a
-//! flow by expiry) names the same four pairs as the datapath's start event
-//! of that flow. Read by the GC ([`crate::gc`]) and the control socket's
+//! Events are made by `FlowEvent::new` (fwd-common), the constructor the
+//! datapath uses too, so that an event made here (the GC ending a flow by
+//! expiry) names the same four pairs as the datapath's start event of that
+//! flow. Read by the GC ([`crate::gc`]) and the control socket's
 //! `flows` and `status` answers ([`crate::control`]).
 
-use std::{collections::HashMap, net::SocketAddrV4};
+use std::collections::HashMap;
 
 use fwd_common::{
-    addr4_from_raw,
     events::{FlowEvent, EVENT_END},
-    flow::{tcp_flags, DIR_FORWARD},
-    port_from_raw, Counter, Flow4, Flow4Key, IPPROTO_TCP,
+    flow::DIR_FORWARD,
+    Flow4, Flow4Key,
 };
 
-/// The four address:port pairs of a flow, in network order as in the maps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Endpoints {
-    /// The client (source of the client's packets).
-    pub client: (u32, u16),
-    /// The VIP the client sent to.
-    pub vip: (u32, u16),
-    /// The SNAT address:port the backend sees.
-    pub snat: (u32, u16),
-    /// The backend.
-    pub backend: (u32, u16),
-}
-
-impl Endpoints {
-    /// The pairs of the flow that `half`, stored under `key`, belongs to.
-    ///
-    /// The forward half is keyed by client -> VIP and rewrites to SNAT ->
-    /// backend; the reply half is keyed by backend -> SNAT and rewrites to
-    /// VIP -> client. Either half gives all four.
-    pub fn of(key: &Flow4Key, half: &Flow4) -> Endpoints {
-        if half.direction == DIR_FORWARD {
-            Endpoints {
-                client: (key.src_addr, key.src_port),
-                vip: (key.dst_addr, key.dst_port),
-                snat: (half.nat_src_addr, half.nat_src_port),
-                backend: (half.nat_dst_addr, half.nat_dst_port),
-            }
-        } else {
-            Endpoints {
-                client: (half.nat_dst_addr, half.nat_dst_port),
-                vip: (half.nat_src_addr, half.nat_src_port),
-                snat: (key.dst_addr, key.dst_port),
-                backend: (key.src_addr, key.src_port),
-            }
-        }
-    }
-
-    /// `(address, port)` in network order as a socket address.
-    pub fn socket(pair: (u32, u16)) -> SocketAddrV4 {
-        SocketAddrV4::new(addr4_from_raw(pair.0), port_from_raw(pair.1))
-    }
-}
-
-/// Whether the datapath has already reported the end of a flow whose
-/// halves saw `forward_flags` and `reply_flags`: a TCP flow with a RST
-/// either way or a FIN both ways (the datapath sends its end event on the
-/// packet that completes that). Such a flow must not get a second end event
-/// when the GC deletes it.
-pub fn ended_by_datapath(proto: u8, forward_flags: u8, reply_flags: u8) -> bool {
-    proto == IPPROTO_TCP
-        && ((forward_flags | reply_flags) & tcp_flags::RST != 0
-            || (forward_flags & tcp_flags::FIN != 0 && reply_flags & tcp_flags::FIN != 0))
-}
+pub use fwd_common::events::{ended_by_datapath, Endpoints};
 
 /// A flow event about the flow of which `half` (stored under `key`) is one
 /// half and `other` (if known) the other: what the datapath's `emit` writes
@@ -82,40 +29,7 @@ pub fn event(
     other: Option<&Flow4>,
     now_ns: u64,
 ) -> FlowEvent {
-    let e = Endpoints::of(key, half);
-    let (forward, reply) = if half.direction == DIR_FORWARD {
-        (Some(half), other)
-    } else {
-        (other, Some(half))
-    };
-    let counter = |h: Option<&Flow4>| {
-        h.map(|h| Counter {
-            packets: h.packets,
-            bytes: h.bytes,
-        })
-        .unwrap_or_default()
-    };
-    FlowEvent {
-        time_ns: now_ns,
-        created_ns: half.created_ns,
-        client_addr: e.client.0,
-        vip_addr: e.vip.0,
-        snat_addr: e.snat.0,
-        backend_addr: e.backend.0,
-        client_port: e.client.1,
-        vip_port: e.vip.1,
-        snat_port: e.snat.1,
-        backend_port: e.backend.1,
-        service_id: half.service_id,
-        backend_id: half.backend_id,
-        kind,
-        proto: key.proto,
-        end_reason,
-        pad: 0,
-        pad2: 0,
-        to_backend: counter(forward),
-        to_client: counter(reply),
-    }
+    FlowEvent::new(kind, end_reason, key, half, other, now_ns)
 }
 
 /// The end event of a flow deleted by the GC (`reason` is
@@ -183,7 +97,7 @@ mod tests {
         addr4,
         events::{end_reason, EVENT_START},
         flow::{tcp_flags::*, DIR_REPLY},
-        port, IPPROTO_UDP,
+        port, Counter, IPPROTO_TCP, IPPROTO_UDP,
     };
 
     use super::*;
