@@ -1,0 +1,125 @@
+//! `cargo xtask bench`: fwd side by side with plain routing, iptables and
+//! nftables NAT, socat and HAProxy (issue 5).
+//!
+//! Each test builds one arena per competitor (client -- relay -- backend
+//! namespaces, see [`arena`]), runs every measurement in interleaved
+//! repetitions (A B C A B C ...), and records one sample per repetition;
+//! the results are medians with min and max, written to
+//! `bench/results/latest.json`, rendered to `latest.md` and PNG plots.
+//! Everything the bench creates is removed at the end, also on error.
+//!
+//! Each measurement prints a line on stderr; `BENCH_DEBUG=1` adds the veth
+//! counters of every UDP window (where frames were refused or dropped).
+
+mod arena;
+mod bpf;
+mod competitor;
+mod counters;
+mod gen;
+mod host;
+mod livegen;
+mod netdev;
+mod plot;
+mod record;
+mod relay;
+mod relay_cpu;
+mod report;
+mod sink;
+mod suite;
+mod t1_udp;
+mod t2_churn;
+mod t3_latency;
+mod t4_connections;
+mod t5_bulk;
+mod t6_program;
+mod t7_table;
+mod tcp;
+mod tools;
+mod udp_run;
+mod wire;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::build;
+
+/// Options of `cargo xtask bench`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The five-minute run instead of the full one.
+    pub quick: bool,
+    /// Only these tests (`T1`, `T6`, ...); all when empty.
+    pub only: Vec<String>,
+    /// Where the results go (default `bench/results`).
+    pub out: Option<PathBuf>,
+}
+
+/// The tests, in the order they run.
+const TESTS: &[&str] = &["T6", "T1", "T2", "T3", "T4", "T5", "T7"];
+
+/// Runs the bench and writes the results.
+pub fn bench(root: &Path, opts: &Options) -> Result<()> {
+    let started = Instant::now();
+    host::check()?;
+    let selected: Vec<&str> = TESTS
+        .iter()
+        .copied()
+        .filter(|t| opts.only.is_empty() || opts.only.iter().any(|o| o.eq_ignore_ascii_case(t)))
+        .collect();
+    if selected.is_empty() {
+        bail!("--only selects none of {}", TESTS.join(", "));
+    }
+    tools::install_missing()?;
+    let fwd = build::build(root)?;
+    let scale = suite::Scale::new(opts.quick);
+    let mut results = record::Results::default();
+    {
+        let _conntrack = host::conntrack_limits()?;
+        let mut ctx = suite::Ctx {
+            fwd,
+            root: root.to_path_buf(),
+            scale: &scale,
+            results: &mut results,
+        };
+        for test in &selected {
+            let t0 = Instant::now();
+            eprintln!("bench: {test} ...");
+            let outcome = match *test {
+                "T1" => t1_udp::run(&mut ctx),
+                "T2" => t2_churn::run(&mut ctx),
+                "T3" => t3_latency::run(&mut ctx),
+                "T4" => t4_connections::run(&mut ctx),
+                "T5" => t5_bulk::run(&mut ctx),
+                "T6" => t6_program::run(&mut ctx),
+                "T7" => t7_table::run(&mut ctx),
+                _ => unreachable!("TESTS lists only these"),
+            };
+            outcome.with_context(|| format!("{test} failed"))?;
+            eprintln!("bench: {test} done in {:.0} s", t0.elapsed().as_secs_f64());
+        }
+    }
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("bench/results"));
+    let run = report::Run {
+        quick: opts.quick,
+        reps: scale.reps,
+        tests: selected.iter().map(|t| t.to_string()).collect(),
+        machine: host::Machine::read(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let records = results.records();
+    report::write(&out, &records, &run)?;
+    plot::render(&out, &records).context("rendering the plots")?;
+    println!(
+        "bench: done in {:.0} s; results in {}",
+        run.seconds,
+        out.display()
+    );
+    Ok(())
+}
