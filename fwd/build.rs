@@ -6,6 +6,12 @@ use anyhow::{anyhow, Context as _};
 use aya_build::{Package, Toolchain};
 
 fn main() -> anyhow::Result<()> {
+    // aya-build watches fwd-ebpf; the program also compiles fwd-common
+    // (hash, checksum, map layouts), so a change there must rebuild it too.
+    println!(
+        "cargo:rerun-if-changed={}/../fwd-common",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let ebpf = Package {
         name: "fwd-ebpf",
         root_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../fwd-ebpf"),
