@@ -24,6 +24,9 @@ pub mod end_reason {
     pub const TIMEOUT: u8 = 3;
     /// Expired early because the table was nearly full (made by the GC).
     pub const EVICTED: u8 = 4;
+    /// Removed because its backend went down and its service says
+    /// `on_down = "reset"` (made by the loader's health checks).
+    pub const BACKEND_DOWN: u8 = 5;
 
     /// The label of a reason, for logs and metrics.
     pub const fn name(reason: u8) -> &'static str {
@@ -32,6 +35,7 @@ pub mod end_reason {
             RST => "rst",
             TIMEOUT => "timeout",
             EVICTED => "evicted",
+            BACKEND_DOWN => "backend_down",
             _ => "none",
         }
     }

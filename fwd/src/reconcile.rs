@@ -48,6 +48,9 @@ pub struct Desired {
     pub interfaces: Vec<Interface>,
     /// Backends that take no new flows because they are down.
     pub down: BTreeSet<BackendRef>,
+    /// The current answer of each backend name of the file (written by
+    /// the DNS task, [`crate::dns::run`]); each address is a backend.
+    pub resolved: crate::dns::Answers,
 }
 
 /// Why a desired state was not installed (nothing changed).
@@ -74,15 +77,21 @@ pub enum ApplyError {
 }
 
 /// Builds the plan of `desired`, after the host checks `fwd attach` makes
-/// at start (warnings are logged). Backends in `desired.down` get weight 0.
+/// at start (warnings are logged). Named backends are replaced by the
+/// addresses of their answers ([`crate::dns::expand`]), which are checked
+/// like the file's. Backends in `desired.down` get weight 0.
 pub fn plan_of(desired: &Desired) -> Result<Plan, ApplyError> {
-    let facts = HostFacts::gather(&desired.config)?;
-    let warnings = host::preflight(&desired.config, &facts, &desired.interfaces)
+    let (config, skipped) = crate::dns::expand(&desired.config, &desired.resolved);
+    for s in &skipped {
+        warn!("dns: {s}");
+    }
+    let facts = HostFacts::gather(&config)?;
+    let warnings = host::preflight(&config, &facts, &desired.interfaces)
         .map_err(|problems| HostError::Checks { problems })?;
     for w in &warnings {
         warn!("{w}");
     }
-    let mut plan = Plan::build(&desired.config, |b| facts.auto_snat(b))?;
+    let mut plan = Plan::build(&config, |b| facts.auto_snat(b))?;
     for s in &mut plan.services {
         for b in &mut s.backends {
             let r = BackendRef {
@@ -164,6 +173,9 @@ pub enum ReloadError {
     /// The file is valid, but the host checks or the datapath refused it.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// A backend name new to the file does not resolve.
+    #[error(transparent)]
+    Dns(#[from] crate::dns::StartError),
 }
 
 impl Reconciler {
@@ -186,7 +198,18 @@ impl Reconciler {
         for w in &config.warnings {
             warn!("{}: {w}", self.file.display());
         }
-        Ok(self.replan(shared, |d| d.config = config)?)
+        // Names new to the file are resolved first (one that does not
+        // resolve refuses the reload); known names keep their answers.
+        let new = crate::dns::resolve_new_blocking(&config, &self.desired().resolved)?;
+        let plan = self.replan(shared, |d| {
+            d.config = config;
+            d.resolved.extend(crate::dns::answers_of(&new));
+        })?;
+        for (name, answer) in &new {
+            shared.dns().record_answer(name, answer);
+        }
+        shared.dns().wake();
+        Ok(plan)
     }
 
     /// The service file.

@@ -13,7 +13,7 @@ use crate::{
     config::Config,
     control::{self, ControlSocket},
     datapath::{pin, Datapath, Origin},
-    error_chain,
+    dns, error_chain,
     flowlog::{FlowLog, FlowLogTarget},
     host::{self, sysctl, HostError, HostFacts, Interface},
     metrics,
@@ -56,14 +56,27 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// `fwd check`: validate, then print what would be installed.
+/// `fwd check`: validate, then print what would be installed (backend
+/// names resolved now).
 pub fn check(args: &CheckArgs) -> anyhow::Result<()> {
     let config = load_config(&args.map)?;
-    let facts = HostFacts::gather(&config).map_err(|e| error_chain(&e));
+    let lookups = dns::check_names(&config).map_err(|e| error_chain(&e));
+    let answers: dns::Answers = lookups
+        .iter()
+        .flatten()
+        .filter_map(|(name, r)| Some((name.clone(), r.as_ref().ok()?.addrs.clone())))
+        .collect();
+    let (expanded, skipped) = dns::expand(&config, &answers);
+    for s in &skipped {
+        warn!("dns: {s}");
+    }
+    let facts = HostFacts::gather(&expanded).map_err(|e| error_chain(&e));
     print!(
         "{}",
-        report::render(&config, facts.as_ref().map_err(String::as_str))
+        report::render(&expanded, facts.as_ref().map_err(String::as_str))
     );
+    let servers = dns::Servers::of(&config.dns_servers);
+    print!("{}", dns::report::render_check(&servers, &lookups));
     Ok(())
 }
 
@@ -80,13 +93,21 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     host::check_privileges()?;
     let config = load_config(&args.map)?;
     let interfaces = host::resolve_interfaces(&args.interfaces)?;
-    let facts = HostFacts::gather(&config).context("examining the host")?;
-    let warnings = host::preflight(&config, &facts, &interfaces)
+    // Backend names: resolved now (one that does not resolve stops fwd);
+    // the checks and the plan see their addresses.
+    let resolved = dns::resolve_all(&config).await?;
+    let answers = dns::answers_of(&resolved);
+    let (expanded, skipped) = dns::expand(&config, &answers);
+    for s in &skipped {
+        warn!("dns: {s}");
+    }
+    let facts = HostFacts::gather(&expanded).context("examining the host")?;
+    let warnings = host::preflight(&expanded, &facts, &interfaces)
         .map_err(|problems| HostError::Checks { problems })?;
     for w in &warnings {
         warn!("{w}");
     }
-    let plan = Plan::build(&config, |b| facts.auto_snat(b))?;
+    let plan = Plan::build(&expanded, |b| facts.auto_snat(b))?;
     let mut control_socket = ControlSocket::bind(&args.control)?;
     // Bound before anything is installed: an address in use stops fwd here.
     let metrics_listener = metrics::bind(args.metrics)?;
@@ -150,11 +171,22 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
 
     let ring = datapath.take_flow_events();
     let shared = Arc::new(Shared::new(datapath, plan, attached));
+    shared.dns().set_names(&dns::names(&config));
+    for (name, answer) in &resolved {
+        shared.dns().record_answer(name, answer);
+        let addrs: Vec<String> = answer.addrs.iter().map(ToString::to_string).collect();
+        info!(
+            "dns: {name} resolves to {} (TTL {} s)",
+            addrs.join(", "),
+            answer.ttl.as_secs()
+        );
+    }
     shared.set_reconciler(Reconciler::new(
         Desired {
             config,
             interfaces: interfaces.clone(),
             down: Default::default(),
+            resolved: answers,
         },
         args.map.clone(),
     ));

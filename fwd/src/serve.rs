@@ -6,7 +6,11 @@
 //! - the flow-event consumer reads the datapath's ring buffer into the same
 //!   sink ([`crate::flowlog`]);
 //! - the control server answers `fwd status` and `fwd flows`
-//!   ([`crate::control`]).
+//!   ([`crate::control`]);
+//! - the DNS task resolves backend names again when their TTL ends and
+//!   installs changed answers ([`crate::dns::run`]);
+//! - the health task checks the backends and takes those that fail out of
+//!   selection ([`crate::health::monitor::run`]).
 //!
 //! Map reads and writes run on blocking threads (a large connection table
 //! takes a while to read) and hold the datapath lock only there, never
@@ -75,6 +79,18 @@ impl Tasks {
             }
             None => warn!("flow events: the ring buffer is already taken; none are read"),
         }
+        handles.push((
+            "dns",
+            tokio::spawn(crate::dns::run(Arc::clone(shared), stopped.clone())),
+        ));
+        handles.push((
+            "health",
+            tokio::spawn(crate::health::monitor::run(
+                Arc::clone(shared),
+                Arc::clone(&sink),
+                stopped.clone(),
+            )),
+        ));
         handles.push((
             "control socket",
             tokio::spawn(control::serve(control, Arc::clone(shared), stopped)),

@@ -17,7 +17,9 @@ use fwd_common::events::{end_reason, FlowEvent, EVENT_END};
 use crate::{
     control::protocol::StopRequest,
     datapath::{AttachedMode, Datapath},
+    dns::DnsStatus,
     gc::GcStats,
+    health::HealthBook,
     ids::IdBook,
     plan::Plan,
     reconcile::Reconciler,
@@ -71,6 +73,11 @@ pub struct Shared {
     reconciler: OnceLock<Reconciler>,
     /// Set when a stop was asked for over the control socket.
     stop: tokio::sync::watch::Sender<Option<StopRequest>>,
+    /// Backend names: answers and failures ([`crate::dns`]).
+    dns: DnsStatus,
+    /// Health of the backends, and passive health's inbox
+    /// ([`crate::health`]).
+    health: HealthBook,
     /// The interfaces attached to.
     pub interfaces: Vec<AttachedInterface>,
     /// When this instance started.
@@ -93,6 +100,8 @@ impl Shared {
             ids: Mutex::new(IdBook::of(&plan)),
             reconciler: OnceLock::new(),
             stop: tokio::sync::watch::channel(None).0,
+            dns: DnsStatus::default(),
+            health: HealthBook::default(),
             plan: RwLock::new(Arc::new(plan)),
             interfaces,
             started: SystemTime::now(),
@@ -149,6 +158,16 @@ impl Shared {
         }
     }
 
+    /// What is known of the backend names (written by the DNS task).
+    pub fn dns(&self) -> &DnsStatus {
+        &self.dns
+    }
+
+    /// The health of the backends (written by the health task).
+    pub fn health(&self) -> &HealthBook {
+        &self.health
+    }
+
     /// The ids book, locked.
     pub(crate) fn ids(&self) -> MutexGuard<'_, IdBook> {
         lock(&self.ids)
@@ -166,9 +185,10 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Counts a flow end (from the datapath's ring buffer or from the GC).
-    /// Start events are ignored.
+    /// Counts a flow end (from the datapath's ring buffer or from the GC);
+    /// start events go to passive health.
     pub fn record_event(&self, event: &FlowEvent) {
+        self.health.observe(event);
         if event.kind != EVENT_END || event.end_reason == end_reason::NONE {
             return;
         }

@@ -11,6 +11,7 @@ pub mod churn;
 pub mod error;
 pub mod longlived;
 pub mod maps_file;
+pub mod named_server;
 pub mod netns;
 pub mod packet;
 pub mod process;

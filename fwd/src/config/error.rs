@@ -115,9 +115,18 @@ pub enum Problem {
         "a hostname cannot be a listen address: write the IPv4 address (A.B.C.D or A.B.C.D:PORT)"
     )]
     ListenHostname,
-    /// A DNS name where a backend address goes.
-    #[error("DNS names are not supported yet: write the IPv4 address (A.B.C.D or A.B.C.D:PORT)")]
-    BackendDnsName,
+    /// A backend name that is not a valid DNS name.
+    #[error("not a valid DNS name: {why} (a name is labels of letters, digits and '-' separated by dots, each label 1 to 63 characters, 253 in all)")]
+    BadDnsName {
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A `[relay] dns_servers` entry that is not an address of a DNS server.
+    #[error("a DNS server is an IP address with an optional port: A.B.C.D, A.B.C.D:PORT, an IPv6 address or [IPv6]:PORT")]
+    BadDnsServer,
+    /// `[relay] dns_servers = []`.
+    #[error("give at least one DNS server, or leave dns_servers out to use /etc/resolv.conf")]
+    NoDnsServers,
     /// Not an IPv4 address (with or without port).
     #[error("not an IPv4 address: expected A.B.C.D or A.B.C.D:PORT")]
     BadAddress,
@@ -198,6 +207,30 @@ pub enum Problem {
     /// A zero duration.
     #[error("must be longer than zero")]
     ZeroDuration,
+    /// A duration below its minimum.
+    #[error("must be at least {}", humantime::format_duration(*min))]
+    TooShort {
+        /// The minimum.
+        min: Duration,
+    },
+    /// `[service.health] type` other than tcp, http, none.
+    #[error("the check type must be \"tcp\", \"http\" or \"none\"")]
+    BadCheckType,
+    /// `[service.health] on_down` other than keep, reset.
+    #[error("on_down must be \"keep\" (existing flows continue) or \"reset\" (they are removed)")]
+    BadOnDown,
+    /// `path` or `status` in a check that is not HTTP.
+    #[error("applies to type = \"http\" checks only")]
+    HttpOnly,
+    /// An HTTP path that cannot go into a request line.
+    #[error("the path must start with / and hold printable ASCII without spaces")]
+    BadHttpPath,
+    /// A check timeout longer than its interval.
+    #[error("must not be longer than the interval ({})", humantime::format_duration(*interval))]
+    TimeoutOverInterval {
+        /// The interval.
+        interval: Duration,
+    },
 }
 
 /// Something accepted but worth a warning; logged by `fwd check` and
@@ -217,6 +250,14 @@ pub enum ConfigWarning {
         /// The RFC and requirement.
         rfc: &'static str,
     },
+    /// A `[service.health]` of a whole-address service without `port`:
+    /// the service is not checked.
+    HealthNoPort {
+        /// Where the table is.
+        at: Position,
+        /// The service (`[[service]] "name"`).
+        service: String,
+    },
 }
 
 impl fmt::Display for ConfigWarning {
@@ -233,6 +274,11 @@ impl fmt::Display for ConfigWarning {
                 "{at}: {key} = \"{}\" is shorter than {} ({rfc}): idle connections may be cut",
                 humantime::format_duration(*value),
                 humantime::format_duration(*minimum),
+            ),
+            ConfigWarning::HealthNoPort { at, service } => write!(
+                f,
+                "{at}: {service}: health has no port and the service listens on every port: \
+                 its backends are not checked (give port = N)"
             ),
         }
     }

@@ -19,6 +19,9 @@
 //! protocol = "tcp"             # "tcp", "udp" or "any" (default)
 //! backends = ["198.19.10.11:80"]
 //! snat = "auto"                # or an explicit local IPv4 address
+//! [service.health]             # optional (config/health.rs): checks, passive health
+//! type = "http"
+//! path = "/health"
 //!
 //! [relay]                      # optional, every key optional
 //! snat_ports = "10000-32767"
@@ -27,7 +30,11 @@
 //! tcp_transitory_timeout = "4m"
 //! udp_timeout = "5m"
 //! gc_interval = "10s"
+//! dns_servers = ["198.18.0.53"]  # default: those of /etc/resolv.conf
 //! ```
+//!
+//! A backend may be a DNS name (`"storage.example:443"`): [`crate::dns`]
+//! resolves it and each address of the answer becomes a backend.
 
 mod error;
 mod raw;
@@ -37,10 +44,15 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-use std::{fmt, net::Ipv4Addr, path::Path};
+use std::{
+    fmt,
+    net::{Ipv4Addr, SocketAddr},
+    path::Path,
+};
 
 pub use error::{ConfigError, ConfigWarning, Invalid, Position, Problem};
 pub use validate::{MAX_MAX_FLOWS, MIN_MAX_FLOWS};
+pub(crate) use values::usable;
 
 use crate::plan::RelaySettings;
 
@@ -51,6 +63,9 @@ pub struct Config {
     pub services: Vec<Service>,
     /// The `[relay]` settings, defaults filled in.
     pub relay: RelaySettings,
+    /// `[relay] dns_servers`: the servers that resolve backend names;
+    /// empty: those of `/etc/resolv.conf`.
+    pub dns_servers: Vec<SocketAddr>,
     /// Accepted values worth a warning (logged by the caller).
     pub warnings: Vec<ConfigWarning>,
 }
@@ -64,12 +79,17 @@ pub struct Service {
     pub listen: Listen,
     /// `protocol` (default any).
     pub protocol: Protocol,
-    /// `backends`, in file order.
+    /// `backends` given by address, in file order.
     pub backends: Vec<BackendSpec>,
+    /// `backends` given by DNS name, in file order: each address of the
+    /// name's answer is a backend ([`crate::dns::expand`]).
+    pub names: Vec<NamedBackend>,
     /// `snat` (default auto).
     pub snat: Snat,
     /// Where the `snat` value is (the `listen` position when absent).
     pub snat_at: Position,
+    /// `[service.health]`, defaults filled in.
+    pub health: crate::health::Health,
 }
 
 /// Where a service receives: the VIP and, unless whole-address, its port.
@@ -105,6 +125,28 @@ pub struct BackendSpec {
 impl fmt::Display for BackendSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_addr_port(f, self.addr, self.port)
+    }
+}
+
+/// One entry of `backends` given by DNS name (`"storage.example:443"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedBackend {
+    /// The name, in lower case (a final dot kept: fully qualified).
+    pub name: String,
+    /// `None`: the port the client sent to is kept.
+    pub port: Option<u16>,
+    /// Maglev weight of each address of the name (default 1; 0 drains).
+    pub weight: u32,
+    /// Where the value is.
+    pub at: Position,
+}
+
+impl fmt::Display for NamedBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.name),
+            None => f.write_str(&self.name),
+        }
     }
 }
 

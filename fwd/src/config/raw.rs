@@ -22,9 +22,11 @@ pub(super) struct RawService {
     pub protocol: Option<Spanned<String>>,
     pub backends: Spanned<Vec<Spanned<RawBackend>>>,
     pub snat: Option<Spanned<String>>,
+    /// `[service.health]` (see `health.rs`).
+    pub health: Option<Spanned<super::validate::RawHealth>>,
 }
 
-/// One entry of `backends`: `"A.B.C.D[:PORT]"` or
+/// One entry of `backends`: `"A.B.C.D[:PORT]"` (or `"NAME[:PORT]"`) or
 /// `{ address = "A.B.C.D[:PORT]", weight = N }`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -54,4 +56,6 @@ pub(super) struct RawRelay {
     pub udp_timeout: Option<Spanned<String>>,
     pub gc_interval: Option<Spanned<String>>,
     pub max_services: Option<Spanned<i64>>,
+    /// Servers that resolve backend names (`"198.18.0.53"`, `"[2001:db8::53]:53"`).
+    pub dns_servers: Option<Spanned<Vec<Spanned<String>>>>,
 }

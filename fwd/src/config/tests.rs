@@ -2,6 +2,8 @@
 
 #[path = "tests_across.rs"]
 mod across;
+#[path = "tests_dns.rs"]
+mod dns;
 
 use std::{net::Ipv4Addr, time::Duration};
 
@@ -175,15 +177,12 @@ fn backend_values() {
     let p = one(&svc("198.18.0.1", ""), 4, "backends");
     assert_eq!(p.problem, Problem::NoBackends);
     let p = one(
-        &svc("198.18.0.1:80", "\"198.19.0.1\", \"db.example:80\""),
+        &svc("198.18.0.1:80", "\"198.19.0.1\", \"db..example:80\""),
         4,
         "backends[1]",
     );
-    assert_eq!(p.problem, Problem::BackendDnsName);
-    assert!(
-        p.to_string().contains("DNS names are not supported yet"),
-        "{p}"
-    );
+    assert!(matches!(p.problem, Problem::BadDnsName { .. }), "{p}");
+    assert!(p.to_string().contains("not a valid DNS name"), "{p}");
     let p = one(
         &svc("198.18.0.1:80", "\"198.19.0.1:99999\""),
         4,
@@ -273,7 +272,7 @@ fn relay_values() {
 #[test]
 fn every_problem_is_reported_in_file_order() {
     let text =
-        svc("vip.example", "\"db.example\"") + "protocol = \"icmp\"\n[relay]\nmax_flows = 1\n";
+        svc("vip.example", "\"db..example\"") + "protocol = \"icmp\"\n[relay]\nmax_flows = 1\n";
     let problems = invalid(&text);
     let lines: Vec<usize> = problems.iter().map(|p| p.at.line).collect();
     assert_eq!(lines, vec![3, 4, 5, 7]);

@@ -9,11 +9,15 @@ use toml::Spanned;
 
 use super::{
     raw::{RawBackend, RawFile, RawRelay, RawService},
-    values::{self, AddrField},
-    BackendSpec, Config, ConfigError, ConfigWarning, Invalid, Listen, Position, Problem, Protocol,
-    Service, Snat,
+    values::{self, BackendTarget},
+    BackendSpec, Config, ConfigError, ConfigWarning, Invalid, Listen, NamedBackend, Position,
+    Problem, Protocol, Service, Snat,
 };
 use crate::plan::RelaySettings;
+
+#[path = "health.rs"]
+mod health;
+pub(super) use health::RawHealth;
 
 /// Largest backend weight.
 const MAX_WEIGHT: u32 = 1000;
@@ -32,6 +36,8 @@ const RFC_UDP: Duration = Duration::from_secs(2 * 60);
 struct Validator<'t> {
     text: &'t str,
     problems: Vec<Invalid>,
+    /// Warnings found along the way (those of `[relay]` are added last).
+    warnings: Vec<ConfigWarning>,
 }
 
 impl Validator<'_> {
@@ -71,6 +77,7 @@ pub(super) fn validate(text: &str, raw: RawFile) -> Result<Config, ConfigError> 
     let mut v = Validator {
         text,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
     if raw.service.is_empty() {
         v.problems.push(Invalid {
@@ -89,7 +96,11 @@ pub(super) fn validate(text: &str, raw: RawFile) -> Result<Config, ConfigError> 
         }
     }
     overlaps(&mut v, &services);
-    let (relay, warnings) = relay(&mut v, raw.relay.unwrap_or_default());
+    let raw_relay = raw.relay.unwrap_or_default();
+    let dns_servers = dns_servers(&mut v, raw_relay.dns_servers.as_ref());
+    let (relay, relay_warnings) = relay(&mut v, raw_relay);
+    let mut warnings = std::mem::take(&mut v.warnings);
+    warnings.extend(relay_warnings);
     if let Some(s) = services.get(relay.max_services as usize) {
         v.problems.push(Invalid {
             at: s.listen.at,
@@ -110,6 +121,7 @@ pub(super) fn validate(text: &str, raw: RawFile) -> Result<Config, ConfigError> 
     Ok(Config {
         services,
         relay,
+        dns_servers,
         warnings,
     })
 }
@@ -150,9 +162,7 @@ fn service(
     }
 
     let listen_key = format!("{label}: listen");
-    let listen = v.check(&raw.listen, &listen_key, |s| {
-        values::addr_port(s, AddrField::Listen)
-    });
+    let listen = v.check(&raw.listen, &listen_key, |s| values::addr_port(s));
     let listen = listen.map(|(addr, port)| Listen {
         addr,
         port,
@@ -176,16 +186,21 @@ fn service(
     };
 
     let backends = backends(v, &label, &raw.backends, listen.as_ref(), backends_total);
+    let health = health::health(v, &label, raw.health.as_ref(), listen.as_ref(), protocol);
 
-    match (listen, protocol, backends, snat) {
-        (Some(listen), Some(protocol), Some(backends), Some(snat)) if ok => Some(Service {
-            name,
-            listen,
-            protocol,
-            backends,
-            snat,
-            snat_at,
-        }),
+    match (listen, protocol, backends, snat, health) {
+        (Some(listen), Some(protocol), Some((backends, names)), Some(snat), Some(health)) if ok => {
+            Some(Service {
+                name,
+                listen,
+                protocol,
+                backends,
+                names,
+                snat,
+                snat_at,
+                health,
+            })
+        }
         _ => None,
     }
 }
@@ -196,7 +211,7 @@ fn backends(
     raw: &Spanned<Vec<Spanned<RawBackend>>>,
     listen: Option<&Listen>,
     backends_total: &mut usize,
-) -> Option<Vec<BackendSpec>> {
+) -> Option<(Vec<BackendSpec>, Vec<NamedBackend>)> {
     let list = raw.get_ref();
     let key = format!("{label}: backends");
     if list.is_empty() {
@@ -217,6 +232,7 @@ fn backends(
         return None;
     }
     let mut out = Vec::new();
+    let mut names = Vec::new();
     let mut ok = true;
     for (i, b) in list.iter().enumerate() {
         let key = format!("{key}[{i}]");
@@ -241,8 +257,8 @@ fn backends(
             v.fail(b.span(), &format!("{key}.weight"), &weight, problem);
             ok = false;
         }
-        let (addr, port) = match values::addr_port(text, AddrField::Backend) {
-            Ok(ap) => ap,
+        let (target, port) = match values::backend(text) {
+            Ok(tp) => tp,
             Err(problem) => {
                 v.fail(b.span(), &key, &text, problem);
                 ok = false;
@@ -253,14 +269,50 @@ fn backends(
             v.fail(b.span(), &key, &text, Problem::BackendPortUnderWholeAddress);
             ok = false;
         }
-        out.push(BackendSpec {
-            addr,
-            port,
-            weight: weight.clamp(0, MAX_WEIGHT as i64) as u32,
-            at: v.pos(b.span()),
-        });
+        let (weight, at) = (weight.clamp(0, MAX_WEIGHT as i64) as u32, v.pos(b.span()));
+        match target {
+            BackendTarget::Addr(addr) => out.push(BackendSpec {
+                addr,
+                port,
+                weight,
+                at,
+            }),
+            BackendTarget::Name(name) => names.push(NamedBackend {
+                name,
+                port,
+                weight,
+                at,
+            }),
+        }
     }
-    ok.then_some(out)
+    ok.then_some((out, names))
+}
+
+/// `[relay] dns_servers`: each entry an address of a DNS server.
+fn dns_servers(
+    v: &mut Validator<'_>,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Vec<std::net::SocketAddr> {
+    let Some(raw) = raw else {
+        return Vec::new();
+    };
+    if raw.get_ref().is_empty() {
+        v.fail(
+            raw.span(),
+            "[relay] dns_servers",
+            raw.get_ref(),
+            Problem::NoDnsServers,
+        );
+    }
+    raw.get_ref()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            v.check(s, &format!("[relay] dns_servers[{i}]"), |s| {
+                values::dns_server(s)
+            })
+        })
+        .collect()
 }
 
 /// Two services overlap when they have the same address, the same port (or

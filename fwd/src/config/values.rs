@@ -3,22 +3,89 @@
 //! the caller places at the value's position.
 
 use std::{
-    net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
     ops::RangeInclusive,
     time::Duration,
 };
 
 use super::{Problem, Protocol};
 
-/// Which field an address is written in: decides the words of the error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum AddrField {
-    Listen,
-    Backend,
+/// What a backend entry names: an address, or a DNS name resolved by
+/// [`crate::dns`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum BackendTarget {
+    Addr(Ipv4Addr),
+    Name(String),
 }
 
-/// Parses `A.B.C.D` or `A.B.C.D:PORT` (port 1..=65535).
-pub(super) fn addr_port(s: &str, field: AddrField) -> Result<(Ipv4Addr, Option<u16>), Problem> {
+/// Parses a backend: `A.B.C.D[:PORT]` or `NAME[:PORT]` (a DNS name, kept
+/// in lower case as written, a final dot included).
+pub(super) fn backend(s: &str) -> Result<(BackendTarget, Option<u16>), Problem> {
+    let s = s.trim();
+    let (host, port) = match s.rsplit_once(':') {
+        Some((host, port)) if looks_like_dns_name(host) => (host, Some(port)),
+        _ => (s, None),
+    };
+    if !looks_like_dns_name(host) {
+        return addr_port(s).map(|(addr, port)| (BackendTarget::Addr(addr), port));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or(Problem::BadPort)?,
+        ),
+    };
+    Ok((BackendTarget::Name(dns_name(host)?), port))
+}
+
+/// Checks a host name (RFC 1123): labels of letters, digits and `-` (not
+/// first or last), 1 to 63 characters each, 253 in all; one final dot
+/// allowed (a fully qualified name, not completed by the search list).
+fn dns_name(s: &str) -> Result<String, Problem> {
+    let bad = |why| Err(Problem::BadDnsName { why });
+    let bare = s.strip_suffix('.').unwrap_or(s);
+    if bare.len() > 253 {
+        return bad("longer than 253 characters");
+    }
+    for label in bare.split('.') {
+        if label.is_empty() {
+            return bad("an empty label (two dots in a row, or a dot first)");
+        }
+        if label.len() > 63 {
+            return bad("a label longer than 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label starts or ends with '-'");
+        }
+    }
+    Ok(s.to_ascii_lowercase())
+}
+
+/// Parses a `[relay] dns_servers` entry: an IPv4 or IPv6 address, with an
+/// optional port (default 53).
+pub(super) fn dns_server(s: &str) -> Result<SocketAddr, Problem> {
+    let s = s.trim();
+    let sa = match s.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, 53),
+        Err(_) => s.parse::<SocketAddr>().map_err(|_| Problem::BadDnsServer)?,
+    };
+    if sa.port() == 0 {
+        return Err(Problem::BadPort);
+    }
+    let ip = sa.ip();
+    if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::V4(Ipv4Addr::BROADCAST) {
+        return Err(Problem::BadDnsServer);
+    }
+    Ok(sa)
+}
+
+/// Parses `A.B.C.D` or `A.B.C.D:PORT` (port 1..=65535). A host name is
+/// refused with [`Problem::ListenHostname`] (backends take names: see
+/// [`backend`]).
+pub(super) fn addr_port(s: &str) -> Result<(Ipv4Addr, Option<u16>), Problem> {
     let s = s.trim();
     if let Ok(addr) = s.parse::<Ipv4Addr>() {
         return Ok((usable(addr)?, None));
@@ -45,10 +112,7 @@ pub(super) fn addr_port(s: &str, field: AddrField) -> Result<(Ipv4Addr, Option<u
         return Err(Problem::BadPort);
     }
     if looks_like_dns_name(host) && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0)) {
-        return Err(match field {
-            AddrField::Listen => Problem::ListenHostname,
-            AddrField::Backend => Problem::BackendDnsName,
-        });
+        return Err(Problem::ListenHostname);
     }
     Err(Problem::BadAddress)
 }
@@ -63,7 +127,7 @@ fn looks_like_dns_name(s: &str) -> bool {
 }
 
 /// Refuses addresses that cannot be a VIP, a backend or a SNAT source.
-pub(super) fn usable(addr: Ipv4Addr) -> Result<Ipv4Addr, Problem> {
+pub(crate) fn usable(addr: Ipv4Addr) -> Result<Ipv4Addr, Problem> {
     let why = if addr.is_unspecified() {
         "unspecified"
     } else if addr.is_loopback() {
@@ -128,64 +192,109 @@ mod tests {
 
     #[test]
     fn addresses() {
-        use AddrField::*;
         let a = Ipv4Addr::new(198, 18, 82, 70);
-        assert_eq!(addr_port("198.18.82.70", Listen), Ok((a, None)));
+        assert_eq!(addr_port("198.18.82.70"), Ok((a, None)));
+        assert_eq!(addr_port(" 198.18.82.70:8080 "), Ok((a, Some(8080))));
+        assert_eq!(addr_port("198.18.82.70:65535"), Ok((a, Some(65535))));
+        assert_eq!(addr_port("198.18.82.70:0"), Err(Problem::BadPort));
+        assert_eq!(addr_port("198.18.82.70:65536"), Err(Problem::BadPort));
+        assert_eq!(addr_port("198.18.82.70:http"), Err(Problem::BadPort));
+        assert_eq!(addr_port("198.18.82.70:"), Err(Problem::BadPort));
+        assert_eq!(addr_port("2001:db8::1"), Err(Problem::Ipv6));
+        assert_eq!(addr_port("[2001:db8::1]:80"), Err(Problem::Ipv6));
+        assert_eq!(addr_port("web.example"), Err(Problem::ListenHostname));
+        assert_eq!(addr_port("198.18.1"), Err(Problem::BadAddress));
+        assert_eq!(addr_port("198.18.1.256"), Err(Problem::BadAddress));
+        assert_eq!(addr_port(""), Err(Problem::BadAddress));
+        assert_eq!(addr_port("198.18.0.1/24"), Err(Problem::BadAddress));
+        for unusable in ["0.0.0.0:80", "127.0.0.1", "224.0.0.1", "255.255.255.255"] {
+            assert!(
+                matches!(addr_port(unusable), Err(Problem::UnusableAddress { .. })),
+                "{unusable}"
+            );
+        }
+    }
+
+    #[test]
+    fn backends_by_address_or_name() {
+        use BackendTarget::*;
+        let name = |n: &str| Name(n.to_string());
+        let a = Ipv4Addr::new(198, 19, 0, 10);
+        assert_eq!(backend("198.19.0.10"), Ok((Addr(a), None)));
+        assert_eq!(backend(" 198.19.0.10:443 "), Ok((Addr(a), Some(443))));
         assert_eq!(
-            addr_port(" 198.18.82.70:8080 ", Listen),
-            Ok((a, Some(8080)))
+            backend("Storage.Internal.example:443"),
+            Ok((name("storage.internal.example"), Some(443)))
         );
+        assert_eq!(backend("db-1.example"), Ok((name("db-1.example"), None)));
         assert_eq!(
-            addr_port("198.18.82.70:65535", Backend),
-            Ok((a, Some(65535)))
+            backend("db.example.:5432"),
+            Ok((name("db.example."), Some(5432)))
         );
-        assert_eq!(addr_port("198.18.82.70:0", Listen), Err(Problem::BadPort));
-        assert_eq!(
-            addr_port("198.18.82.70:65536", Listen),
-            Err(Problem::BadPort)
-        );
-        assert_eq!(
-            addr_port("198.18.82.70:http", Listen),
-            Err(Problem::BadPort)
-        );
-        assert_eq!(addr_port("198.18.82.70:", Listen), Err(Problem::BadPort));
-        assert_eq!(addr_port("2001:db8::1", Listen), Err(Problem::Ipv6));
-        assert_eq!(addr_port("[2001:db8::1]:80", Backend), Err(Problem::Ipv6));
-        assert_eq!(
-            addr_port("web.example", Listen),
-            Err(Problem::ListenHostname)
-        );
-        assert_eq!(
-            addr_port("db-1.example:5432", Backend),
-            Err(Problem::BackendDnsName)
-        );
-        assert_eq!(
-            addr_port("localhost", Backend),
-            Err(Problem::BackendDnsName)
-        );
-        assert_eq!(addr_port("198.18.1", Backend), Err(Problem::BadAddress));
-        assert_eq!(addr_port("198.18.1.256", Backend), Err(Problem::BadAddress));
-        assert_eq!(addr_port("", Backend), Err(Problem::BadAddress));
-        assert_eq!(
-            addr_port("198.18.0.1/24", Backend),
-            Err(Problem::BadAddress)
-        );
+        assert_eq!(backend("localhost"), Ok((name("localhost"), None)));
+        assert_eq!(backend("db.example:0"), Err(Problem::BadPort));
+        assert_eq!(backend("db.example:65536"), Err(Problem::BadPort));
+        assert_eq!(backend("db.example:https"), Err(Problem::BadPort));
+        assert_eq!(backend("db.example:"), Err(Problem::BadPort));
+        for (bad, why) in [
+            ("db..example", "an empty label"),
+            (".db.example", "an empty label"),
+            ("-db.example", "starts or ends with '-'"),
+            ("db-.example:80", "starts or ends with '-'"),
+        ] {
+            assert!(
+                matches!(backend(bad), Err(Problem::BadDnsName { why: w }) if w.contains(why)),
+                "{bad}: {:?}",
+                backend(bad)
+            );
+        }
+        let long_label = format!("{}.example", "a".repeat(64));
         assert!(matches!(
-            addr_port("0.0.0.0:80", Listen),
+            backend(&long_label),
+            Err(Problem::BadDnsName { .. })
+        ));
+        let ok_label = format!("{}.example", "a".repeat(63));
+        assert!(backend(&ok_label).is_ok());
+        let long_name = vec!["abcdefg"; 32].join(".") + ".example";
+        assert!(long_name.len() > 253);
+        assert!(matches!(
+            backend(&long_name),
+            Err(Problem::BadDnsName { .. })
+        ));
+        // Addresses keep their own errors.
+        assert_eq!(backend("198.18.1"), Err(Problem::BadAddress));
+        assert_eq!(backend("198.19.0.10:http"), Err(Problem::BadPort));
+        assert_eq!(backend("2001:db8::1"), Err(Problem::Ipv6));
+        assert_eq!(backend("[2001:db8::1]:80"), Err(Problem::Ipv6));
+        assert_eq!(backend("db_1.example"), Err(Problem::BadAddress));
+        assert!(matches!(
+            backend("127.0.0.1"),
             Err(Problem::UnusableAddress { .. })
         ));
-        assert!(matches!(
-            addr_port("127.0.0.1", Backend),
-            Err(Problem::UnusableAddress { .. })
-        ));
-        assert!(matches!(
-            addr_port("224.0.0.1", Backend),
-            Err(Problem::UnusableAddress { .. })
-        ));
-        assert!(matches!(
-            addr_port("255.255.255.255", Listen),
-            Err(Problem::UnusableAddress { .. })
-        ));
+    }
+
+    #[test]
+    fn dns_servers() {
+        let v4 = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(dns_server("198.18.0.53"), Ok(v4("198.18.0.53:53")));
+        assert_eq!(dns_server("198.18.0.53:5353"), Ok(v4("198.18.0.53:5353")));
+        assert_eq!(dns_server("127.0.0.53"), Ok(v4("127.0.0.53:53")));
+        assert_eq!(dns_server("2001:db8::53"), Ok(v4("[2001:db8::53]:53")));
+        assert_eq!(
+            dns_server("[2001:db8::53]:5353"),
+            Ok(v4("[2001:db8::53]:5353"))
+        );
+        assert_eq!(dns_server("198.18.0.53:0"), Err(Problem::BadPort));
+        for bad in [
+            "ns.example",
+            "198.18.0",
+            "0.0.0.0",
+            "224.0.0.1:53",
+            "::",
+            "",
+        ] {
+            assert_eq!(dns_server(bad), Err(Problem::BadDnsServer), "{bad}");
+        }
     }
 
     #[test]

@@ -25,7 +25,9 @@ use crate::{
     flowlog::rfc3339_millis,
     flows::{ended_by_datapath, pairs, Endpoints, PairedFlow},
     gc::monotonic_ns,
+    health::report::HealthStatus,
     plan::{proto_name, Plan, PlannedService},
+    reconcile::BackendRef,
     state::Shared,
 };
 
@@ -85,6 +87,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
     };
     let flows = pairs(&entries);
     let active = active_by_backend(&flows);
+    let health = shared.health().snapshot();
     let services = shared
         .plan()
         .services
@@ -108,6 +111,14 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
                         to_client: st.to_client.into(),
                         flows_created: st.flows_created_tcp + st.flows_created_udp,
                         active_flows: active.get(&b.id).copied().unwrap_or(0),
+                        health: HealthStatus::of(
+                            &health,
+                            &BackendRef {
+                                service: s.name.clone(),
+                                addr: b.addr,
+                                port: b.port,
+                            },
+                        ),
                     }
                 })
                 .collect(),
@@ -149,6 +160,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
             refreshed: gc.refreshed,
             errors: gc.errors,
         },
+        dns: crate::dns::report::of_shared(shared),
     })
 }
 

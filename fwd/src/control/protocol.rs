@@ -206,6 +206,9 @@ pub struct StatusReport {
     pub flow_events_lost: u64,
     /// The GC's totals since start.
     pub gc: GcStatus,
+    /// Backend names and their answers (absent without names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::dns::report::DnsReport>,
 }
 
 /// One attached interface.
@@ -249,6 +252,9 @@ pub struct BackendStatus {
     /// saw a FIN both ways or a RST stays in the table until its closing
     /// timeout, but is not counted).
     pub active_flows: u64,
+    /// Its health checks.
+    #[serde(default)]
+    pub health: crate::health::report::HealthStatus,
 }
 
 /// Packets of one reason.

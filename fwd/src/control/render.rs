@@ -44,6 +44,7 @@ pub fn status(r: &StatusReport) -> String {
         "LISTEN",
         "PROTO",
         "BACKEND",
+        "HEALTH",
         "SNAT",
         "ACTIVE",
         "CREATED",
@@ -60,6 +61,7 @@ pub fn status(r: &StatusReport) -> String {
                 first(&s.listen),
                 first(&s.protocol),
                 b.address.clone(),
+                b.health.cell(),
                 b.snat.to_string(),
                 b.active_flows.to_string(),
                 b.flows_created.to_string(),
@@ -71,6 +73,12 @@ pub fn status(r: &StatusReport) -> String {
         }
     }
     out += &table(&rows);
+    for s in &r.services {
+        let why = s.backends.iter().find_map(|b| b.health.unchecked.as_ref());
+        if let Some(why) = why {
+            let _ = writeln!(out, "{} is not health-checked: {why}", s.name);
+        }
+    }
 
     let _ = writeln!(out, "\npackets by reason (bytes of frames)");
     if r.reasons.is_empty() {
@@ -133,6 +141,9 @@ pub fn status(r: &StatusReport) -> String {
             ),
         ]),
     ]);
+    if let Some(dns) = &r.dns {
+        out += &crate::dns::report::render(dns);
+    }
     out
 }
 

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     flows::{pairs, PairedFlow},
+    health::report::HealthStatus,
     plan::{Plan, PlannedBackend, PlannedService},
 };
 
@@ -262,6 +263,11 @@ fn status_tables() {
                 },
                 flows_created: 20,
                 active_flows: 1,
+                health: HealthStatus {
+                    state: "up".into(),
+                    check: Some("tcp :80".into()),
+                    ..Default::default()
+                },
             }],
         }],
         reasons: vec![ReasonCount {
@@ -292,12 +298,21 @@ fn status_tables() {
             refreshed: 0,
             errors: 0,
         },
+        dns: None,
     };
+    let mut report = report;
+    let mut down = report.services[0].backends[0].clone();
+    down.address = "198.19.0.11".into();
+    down.health.state = "down".into();
+    down.health.down_by = Some("checks".into());
+    report.services[0].backends.push(down);
     let text = render::status(&report);
     for expected in [
         "fwd 0.1.0, up 1h 2m 3s (since 2025-05-01T12:00:00.000Z)",
         "NAME  IFINDEX  MODE\nc0    2        native\nb0    3        generic\n",
-        "web      198.18.100.1  any    198.19.0.10  198.19.0.1  1       20       120        9000     100        80000",
+        "SERVICE  LISTEN        PROTO  BACKEND      HEALTH         SNAT        ACTIVE",
+        "web      198.18.100.1  any    198.19.0.10  up             198.19.0.1  1       20       120        9000     100        80000",
+        "                              198.19.0.11  down (checks)  198.19.0.1",
         "forwarded_redirect  redirect  220      93000",
         "total: 220 forwarded, 0 passed, 0 dropped (packets)",
         "flows closed      fin 19",
@@ -307,6 +322,19 @@ fn status_tables() {
     ] {
         assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
     }
+    assert!(!text.contains("health-checked"), "{text}");
+    let mut unchecked = report.clone();
+    for b in &mut unchecked.services[0].backends {
+        b.health = HealthStatus {
+            unchecked: Some("no port".into()),
+            ..Default::default()
+        };
+    }
+    let text = render::status(&unchecked);
+    assert!(
+        text.contains("web is not health-checked: no port"),
+        "{text}"
+    );
     let response = Response::Status(Box::new(report));
     let json = serde_json::to_string(&response).unwrap();
     assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), response);

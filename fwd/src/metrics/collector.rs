@@ -21,7 +21,10 @@ use super::{
     labels::{action_label, protocol_label, END_REASONS, TO_BACKEND, TO_CLIENT},
     snapshot::{BackendSample, Snapshot},
 };
-use crate::state::ClosedKey;
+use crate::{dns::NameStatus, state::ClosedKey};
+
+#[path = "health.rs"]
+mod health;
 
 impl Collector for Snapshot {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
@@ -30,6 +33,8 @@ impl Collector for Snapshot {
         encode_datapath(self, &mut enc)?;
         encode_tables(self, &mut enc)?;
         encode_userspace(self, &mut enc)?;
+        health::encode_health(self, &mut enc)?;
+        encode_dns(self, &mut enc)?;
         encode_process(self, &mut enc)
     }
 }
@@ -154,7 +159,8 @@ fn encode_flows(s: &Snapshot, enc: &mut DescriptorEncoder) -> fmt::Result {
     counters(
         enc,
         "fwd_flows_closed",
-        "Flows ended per service, backend, protocol and reason (fin, rst, timeout, evicted).",
+        "Flows ended per service, backend, protocol and reason (fin, rst, timeout, evicted, \
+         backend_down).",
         None,
         s.backends
             .iter()
@@ -312,6 +318,45 @@ fn encode_userspace(s: &Snapshot, enc: &mut DescriptorEncoder) -> fmt::Result {
         "The version of fwd; always 1.",
         None,
         [([("version", s.version)], 1u64)],
+    )
+}
+
+/// Backend names, one sample per (service, name); nothing without names.
+fn encode_dns(s: &Snapshot, enc: &mut DescriptorEncoder) -> fmt::Result {
+    if s.dns.is_empty() {
+        return Ok(());
+    }
+    let per_service = |pick: fn(&NameStatus) -> u64| {
+        s.dns.iter().flat_map(move |(name, st)| {
+            st.services.iter().map(move |svc| {
+                (
+                    [("service", svc.as_str()), ("name", name.as_str())],
+                    pick(st),
+                )
+            })
+        })
+    };
+    counters(
+        enc,
+        "fwd_dns_resolution_failures",
+        "Failed resolutions of a backend name (no answer, an error, or no IPv4 address); \
+         the last good answer stays in use.",
+        None,
+        per_service(|st| st.failures),
+    )?;
+    counters(
+        enc,
+        "fwd_dns_resolutions",
+        "Good answers for a backend name.",
+        None,
+        per_service(|st| st.resolutions),
+    )?;
+    gauges(
+        enc,
+        "fwd_dns_addresses",
+        "Addresses in the answer in use for a backend name; each is a backend of the service.",
+        None,
+        per_service(|st| st.addrs.len() as u64),
     )
 }
 

@@ -20,11 +20,12 @@ pub const TO_BACKEND: &str = "to_backend";
 pub const TO_CLIENT: &str = "to_client";
 
 /// The end reasons a flow can close with, in the order they are exported.
-pub const END_REASONS: [u8; 4] = [
+pub const END_REASONS: [u8; 5] = [
     end_reason::FIN,
     end_reason::RST,
     end_reason::TIMEOUT,
     end_reason::EVICTED,
+    end_reason::BACKEND_DOWN,
 ];
 
 /// The `backend` label: the address, and the port when the plan remaps it
@@ -141,7 +142,7 @@ mod tests {
     #[test]
     fn end_reason_labels() {
         let names: Vec<&str> = END_REASONS.iter().map(|&r| end_reason::name(r)).collect();
-        assert_eq!(names, ["fin", "rst", "timeout", "evicted"]);
+        assert_eq!(names, ["fin", "rst", "timeout", "evicted", "backend_down"]);
     }
 
     #[test]

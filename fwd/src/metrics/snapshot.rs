@@ -22,8 +22,10 @@ use super::{
 };
 use crate::{
     datapath::{AttachedMode, DatapathError},
+    dns::NameStatus,
     error_chain,
     flows::ended_by_datapath,
+    health::HealthSnapshot,
     state::{ClosedKey, GcTotals, Shared},
 };
 
@@ -139,6 +141,10 @@ pub struct Snapshot {
     pub events_lost: u64,
     /// GC totals.
     pub gc: GcTotals,
+    /// Backend names: answers and failures, by name.
+    pub dns: BTreeMap<String, NameStatus>,
+    /// Health of the checked backends, and the unchecked services.
+    pub health: HealthSnapshot,
     /// The process's own numbers (`None` if `/proc` could not be read).
     pub process: Option<ProcessSample>,
 }
@@ -211,6 +217,8 @@ impl Snapshot {
             closed: shared.flows_closed(),
             events_lost,
             gc: shared.gc_totals(),
+            dns: shared.dns().snapshot(),
+            health: shared.health().snapshot(),
             process,
         })
     }

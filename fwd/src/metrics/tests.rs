@@ -17,12 +17,38 @@ use super::{
 };
 use crate::{
     datapath::AttachedMode,
+    dns::NameStatus,
     gc::GcStats,
     state::{ClosedKey, GcTotals},
 };
 
 fn counter(packets: u64, bytes: u64) -> Counter {
     Counter { packets, bytes }
+}
+
+/// `web`'s backend is checked and down; `dns "q"` is not checked.
+fn health_of_web() -> crate::health::HealthSnapshot {
+    use crate::{
+        health::{BackendHealth, DownCause, HealthSnapshot, State, Unchecked},
+        reconcile::BackendRef,
+    };
+    let web = BackendRef {
+        service: "web".into(),
+        addr: Ipv4Addr::new(198, 19, 0, 10),
+        port: Some(80),
+    };
+    let health = BackendHealth {
+        state: State::Down,
+        down_by: Some(DownCause::Checks),
+        checks_ok: 5,
+        checks_failed: 3,
+        passive_failures: 2,
+        ..BackendHealth::new("tcp :80".into())
+    };
+    HealthSnapshot {
+        backends: BTreeMap::from([(web, health)]),
+        unchecked: BTreeMap::from([("dns \"q\"".to_string(), Unchecked::Udp)]),
+    }
 }
 
 fn snapshot() -> Snapshot {
@@ -103,6 +129,17 @@ fn snapshot() -> Snapshot {
             sum,
             last: GcStats::default(),
         },
+        dns: BTreeMap::from([(
+            "storage.example".to_string(),
+            NameStatus {
+                services: vec!["web".into(), "all".into()],
+                addrs: [Ipv4Addr::new(198, 19, 0, 10), Ipv4Addr::new(198, 19, 0, 11)].into(),
+                resolutions: 7,
+                failures: 3,
+                ..Default::default()
+            },
+        )]),
+        health: health_of_web(),
         process: Some(ProcessSample {
             cpu_seconds: 1.5,
             resident_memory_bytes: 4096,
@@ -153,6 +190,19 @@ fn families_values_and_labels() {
         r#"fwd_gc_expired_total{cause="pressure"} 1"#,
         r#"fwd_gc_expired_total{cause="orphan"} 2"#,
         r#"fwd_build_info{version="9.8.7"} 1"#,
+        "# TYPE fwd_dns_resolution_failures_total counter",
+        r#"fwd_dns_resolution_failures_total{service="web",name="storage.example"} 3"#,
+        r#"fwd_dns_resolution_failures_total{service="all",name="storage.example"} 3"#,
+        r#"fwd_dns_resolutions_total{service="web",name="storage.example"} 7"#,
+        "# TYPE fwd_dns_addresses gauge",
+        r#"fwd_dns_addresses{service="all",name="storage.example"} 2"#,
+        "# TYPE fwd_backend_up gauge",
+        r#"fwd_backend_up{service="web",backend="198.19.0.10:80"} 0"#,
+        r#"fwd_backend_up{service="dns \"q\"",backend="198.19.0.11"} 1"#,
+        "# TYPE fwd_health_checks_total counter",
+        r#"fwd_health_checks_total{service="web",backend="198.19.0.10:80",result="ok"} 5"#,
+        r#"fwd_health_checks_total{service="web",backend="198.19.0.10:80",result="failed"} 3"#,
+        r#"fwd_health_passive_failures_total{service="web",backend="198.19.0.10:80"} 2"#,
         "# TYPE process_cpu_seconds_total counter",
         "process_cpu_seconds_total 1.5",
         "process_resident_memory_bytes 4096",
@@ -186,6 +236,8 @@ const LABELS: &[&str] = &[
     "snat_address",
     "cause",
     "version",
+    "name",
+    "result",
 ];
 
 #[test]
@@ -249,6 +301,15 @@ fn without_process_numbers_the_rest_is_still_exported() {
 }
 
 #[test]
+fn without_backend_names_there_is_no_dns_family() {
+    let mut s = snapshot();
+    s.dns.clear();
+    let text = encode(s, Format::PrometheusText).unwrap();
+    assert!(!text.contains("fwd_dns_"), "{text}");
+    assert!(text.contains("fwd_conntrack_entries 4"));
+}
+
+#[test]
 fn metrics_flag_values() {
     assert_eq!(
         DEFAULT_ADDR.parse::<MetricsAddr>().unwrap(),
@@ -271,4 +332,18 @@ fn metrics_flag_values() {
         let err = bad.parse::<MetricsAddr>().unwrap_err().to_string();
         assert!(err.contains("off") && err.contains(DEFAULT_ADDR), "{err}");
     }
+}
+
+#[test]
+fn unchecked_backends_have_no_check_counters() {
+    let text = encode(snapshot(), Format::PrometheusText).unwrap();
+    assert!(
+        !text.contains(r#"fwd_health_checks_total{service="dns"#),
+        "{text}"
+    );
+    let mut s = snapshot();
+    s.health = Default::default();
+    let text = encode(s, Format::PrometheusText).unwrap();
+    assert!(text.contains(r#"fwd_backend_up{service="web",backend="198.19.0.10:80"} 1"#));
+    assert!(!text.contains("fwd_health_checks_total{"), "{text}");
 }
