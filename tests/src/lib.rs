@@ -3,7 +3,9 @@
 //!
 //! Used by the tests in `tests/tests/` and by `cargo xtask demo`. Everything
 //! except [`packet`] and [`maps_file`] needs root: it creates namespaces and
-//! veth pairs, and runs `fwd attach`.
+//! veth pairs, and runs `fwd attach`. [`rawbpf`] (raw `bpf(2)` for XDP
+//! programs of a few instructions) is shared with xtask's bench and the
+//! `prog_bench` example.
 
 #![warn(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod netns;
 pub mod packet;
 pub mod process;
 pub mod prometheus;
+pub mod rawbpf;
 pub mod relay;
 pub mod topology;
 pub mod traffic;
