@@ -112,8 +112,23 @@ pub struct Flow4 {
     pub pad: u16,
     /// Service id.
     pub service_id: u32,
+    /// Egress of this direction's packets as the datapath last looked it
+    /// up (0: none): the ifindex the FIB gave.
+    pub egress_ifindex: u32,
+    /// MAC of the egress interface.
+    pub egress_smac: [u8; 6],
+    /// MAC of the next hop.
+    pub egress_dmac: [u8; 6],
+    /// `bpf_ktime_get_coarse_ns` of that lookup; the datapath looks the
+    /// route up again once it is older than [`EGRESS_CACHE_NS`].
+    pub egress_ns: u64,
 }
-const _: () = assert!(core::mem::size_of::<Flow4>() == 56);
+const _: () = assert!(core::mem::size_of::<Flow4>() == 80);
+
+/// How long the datapath reuses a flow's cached egress (route and next-hop
+/// MAC) before it asks the FIB again: a route or neighbour change reaches
+/// established flows within this time.
+pub const EGRESS_CACHE_NS: u64 = 1_000_000_000;
 
 impl Flow4 {
     /// The key of the other half of this flow.

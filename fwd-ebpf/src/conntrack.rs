@@ -2,7 +2,7 @@
 //! creates both halves of a new flow and claims its SNAT port. Writes maps,
 //! never the packet. See `fwd_common::flow` for the design.
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
+use aya_ebpf::bindings::BPF_NOEXIST;
 use fwd_common::{
     events::{end_reason, tcp_ended, EVENT_END, EVENT_START},
     flow::{tcp_flags, DIR_FORWARD, DIR_REPLY},
@@ -15,8 +15,84 @@ use crate::{
     lookup::{NewFlow, Target},
     maps::{CT4, RELAY_CONFIG},
     parse::Packet,
+    route::Egress,
     stats::count_backend,
 };
+
+/// The egress to cache in a flow's half (ifindex 0: nothing to cache, the
+/// kernel took the packet, so the next one asks the FIB again).
+#[derive(Clone, Copy, Default)]
+struct EgressCache {
+    ifindex: u32,
+    smac: [u8; 6],
+    dmac: [u8; 6],
+    at_ns: u64,
+}
+
+impl EgressCache {
+    const NONE: EgressCache = EgressCache {
+        ifindex: 0,
+        smac: [0; 6],
+        dmac: [0; 6],
+        at_ns: 0,
+    };
+
+    #[inline(always)]
+    fn of(egress: &Egress, now: u64) -> EgressCache {
+        match egress {
+            Egress::Tx {
+                ifindex,
+                smac,
+                dmac,
+            }
+            | Egress::Redirect {
+                ifindex,
+                smac,
+                dmac,
+            } => EgressCache {
+                ifindex: *ifindex,
+                smac: *smac,
+                dmac: *dmac,
+                at_ns: now,
+            },
+            Egress::Kernel(_) => EgressCache::NONE,
+        }
+    }
+
+    /// Writes the cache into a half (refreshed at most once per
+    /// `EGRESS_CACHE_NS`, so the write is rare).
+    #[inline(always)]
+    fn store(self, f: &mut Flow4) {
+        f.egress_ifindex = self.ifindex;
+        f.egress_smac = self.smac;
+        f.egress_dmac = self.dmac;
+        f.egress_ns = self.at_ns;
+    }
+
+    /// The egress fields of a new half.
+    #[inline(always)]
+    const fn flow_fields(self) -> Flow4 {
+        Flow4 {
+            nat_src_addr: 0,
+            nat_dst_addr: 0,
+            nat_src_port: 0,
+            nat_dst_port: 0,
+            backend_id: 0,
+            created_ns: 0,
+            last_seen_ns: 0,
+            packets: 0,
+            bytes: 0,
+            direction: 0,
+            tcp_flags: 0,
+            pad: 0,
+            service_id: 0,
+            egress_ifindex: self.ifindex,
+            egress_smac: self.smac,
+            egress_dmac: self.dmac,
+            egress_ns: self.at_ns,
+        }
+    }
+}
 
 /// `EEXIST` as returned (negated) by map updates.
 const EEXIST: i32 = 17;
@@ -48,12 +124,24 @@ impl Nat {
 /// Records the packet in its flow (creating the flow if new) and returns the
 /// translation to apply.
 #[inline(always)]
-pub fn commit(pkt: &Packet, target: Target) -> Result<Nat, Reason> {
-    // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+///
+/// `egress` is where the packet leaves; when `looked_up` it was just asked
+/// of the FIB and is cached in the flow's half for the next packets.
+pub fn commit(
+    pkt: &Packet,
+    target: Target,
+    egress: &Egress,
+    looked_up: bool,
+    now: u64,
+) -> Result<Nat, Reason> {
+    let cache = if looked_up {
+        Some(EgressCache::of(egress, now))
+    } else {
+        None
+    };
     match target {
-        Target::Flow(flow) => Ok(refresh(pkt, flow, now)),
-        Target::New(new) => create(pkt, &new, now),
+        Target::Flow(flow) => Ok(refresh(pkt, flow, now, cache)),
+        Target::New(new) => create(pkt, &new, now, cache.unwrap_or_default()),
         // Answered before conntrack (see main.rs); never tracked.
         Target::Reject => Err(Reason::DropInternal),
     }
@@ -66,12 +154,15 @@ pub fn commit(pkt: &Packet, target: Target) -> Result<Nat, Reason> {
 /// two CPUs ever do update one half at once, a packet count may be lost,
 /// which is tolerable for statistics and harmless for expiry.
 #[inline(always)]
-fn refresh(pkt: &Packet, flow: *mut Flow4, now: u64) -> Nat {
+fn refresh(pkt: &Packet, flow: *mut Flow4, now: u64, cache: Option<EgressCache>) -> Nat {
     // SAFETY: the pointer comes from a CT4 lookup in this run. The loader may
     // delete the entry concurrently only when it has been idle for a whole
     // timeout; the write then lands in a freed (or reused) preallocated
     // element, which costs at most one counted packet.
     let f = unsafe { &mut *flow };
+    if let Some(c) = cache {
+        c.store(f);
+    }
     f.last_seen_ns = now;
     f.packets += 1;
     f.bytes += pkt.ip_len as u64;
@@ -158,7 +249,7 @@ fn tcp_transition(pkt: &Packet, f: &mut Flow4, syn_only: bool, now: u64) -> bool
 /// all. If another CPU created the same flow in between (two packets of one
 /// new flow on two CPUs), its flow is used.
 #[inline(always)]
-fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
+fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<Nat, Reason> {
     let config = RELAY_CONFIG.get(0).ok_or(Reason::DropInternal)?;
     let port_count = config.snat_port_count();
     if port_count == 0 {
@@ -184,6 +275,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
         tcp_flags: 0,
         pad: 0,
         service_id: new.service_id,
+        ..EgressCache::NONE.flow_fields()
     };
     let mut reply_key = Flow4Key {
         src_addr: new.backend.addr,
@@ -223,6 +315,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
         tcp_flags,
         pad: 0,
         service_id: new.service_id,
+        ..cache.flow_fields()
     };
     match CT4.insert(key, forward, BPF_NOEXIST as u64) {
         Ok(()) => {
@@ -242,7 +335,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64) -> Result<Nat, Reason> {
             if e == -EEXIST {
                 // Lost the race against another CPU: use its flow.
                 let flow = CT4.get_ptr_mut(key).ok_or(Reason::DropConntrackFull)?;
-                Ok(refresh(pkt, flow, now))
+                Ok(refresh(pkt, flow, now, None))
             } else {
                 Err(Reason::DropConntrackFull)
             }

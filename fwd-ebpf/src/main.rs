@@ -18,7 +18,7 @@ mod rewrite;
 mod route;
 mod stats;
 
-use aya_ebpf::{macros::xdp, programs::XdpContext};
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
 use fwd_common::Reason;
 
 use crate::{access::frame_len, lookup::Target};
@@ -44,22 +44,33 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
         rewrite::reject(ctx, &pkt)?;
         return Ok(Reason::RejectNoBackend);
     }
-    let (src, dst, src_port, dst_port) = match &target {
-        // SAFETY: from a CT4 lookup in this run.
-        Target::Flow(flow) => unsafe {
-            let f = &**flow;
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let (egress, looked_up) = match &target {
+        Target::Flow(flow) => {
+            // SAFETY: from a CT4 lookup in this run.
+            let f = unsafe { &**flow };
+            match route::cached(ctx, f, now) {
+                Some(egress) => (egress, false),
+                None => {
+                    let (src, dst) = (f.nat_src_addr, f.nat_dst_addr);
+                    (
+                        route::route(ctx, &pkt, src, dst, f.nat_src_port, f.nat_dst_port)?,
+                        true,
+                    )
+                }
+            }
+        }
+        Target::New(new) => {
+            let b = &new.backend;
             (
-                f.nat_src_addr,
-                f.nat_dst_addr,
-                f.nat_src_port,
-                f.nat_dst_port,
+                route::route(ctx, &pkt, b.snat_addr, b.addr, 0, new.backend_port)?,
+                true,
             )
-        },
-        Target::New(new) => (new.backend.snat_addr, new.backend.addr, 0, new.backend_port),
+        }
         Target::Reject => return Err(Reason::DropInternal),
     };
-    let egress = route::route(ctx, &pkt, src, dst, src_port, dst_port)?;
-    let nat = conntrack::commit(&pkt, target)?;
+    let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;
     Ok(redirect::send(&egress))
 }

@@ -14,7 +14,7 @@ use aya_ebpf::{
     programs::XdpContext,
     EbpfContext as _,
 };
-use fwd_common::Reason;
+use fwd_common::{flow::EGRESS_CACHE_NS, Flow4, Reason};
 
 use crate::{maps::DEVMAP, parse::Packet};
 
@@ -25,6 +25,8 @@ const AF_INET: u8 = 2;
 pub enum Egress {
     /// Back out of the interface it came in on.
     Tx {
+        /// The interface (the ingress).
+        ifindex: u32,
         /// MAC of the egress interface.
         smac: [u8; 6],
         /// MAC of the next hop.
@@ -42,6 +44,29 @@ pub enum Egress {
     /// Translated, then handed to the kernel, which routes it: no neighbour
     /// entry yet (the kernel resolves it), or an egress fwd is not attached to.
     Kernel(Reason),
+}
+
+/// The egress a tracked flow's half cached, if it is younger than
+/// `EGRESS_CACHE_NS`: established packets skip the FIB lookup.
+#[inline(always)]
+pub fn cached(ctx: &XdpContext, flow: &Flow4, now: u64) -> Option<Egress> {
+    if flow.egress_ifindex == 0 || now.wrapping_sub(flow.egress_ns) >= EGRESS_CACHE_NS {
+        return None;
+    }
+    let (ifindex, smac, dmac) = (flow.egress_ifindex, flow.egress_smac, flow.egress_dmac);
+    Some(if ifindex == ctx.ingress_ifindex() as u32 {
+        Egress::Tx {
+            ifindex,
+            smac,
+            dmac,
+        }
+    } else {
+        Egress::Redirect {
+            ifindex,
+            smac,
+            dmac,
+        }
+    })
 }
 
 /// Looks up the route of a packet translated to `src -> dst`.
@@ -79,6 +104,7 @@ pub fn route(
         let ingress = ctx.ingress_ifindex() as u32;
         if params.ifindex == ingress {
             return Ok(Egress::Tx {
+                ifindex: ingress,
                 smac: params.smac,
                 dmac: params.dmac,
             });

@@ -22,7 +22,7 @@ const TTL_WORD_OFFSET: usize = 8;
 #[inline(always)]
 pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Result<(), Reason> {
     let (macs, forwarded_here) = match egress {
-        Egress::Tx { smac, dmac } | Egress::Redirect { smac, dmac, .. } => {
+        Egress::Tx { smac, dmac, .. } | Egress::Redirect { smac, dmac, .. } => {
             (Some((*smac, *dmac)), true)
         }
         // The kernel forwards it and decrements the TTL itself.
