@@ -18,20 +18,6 @@ use fwd_common::{
 
 pub use fwd_common::events::{ended_by_datapath, Endpoints};
 
-/// A flow event about the flow of which `half` (stored under `key`) is one
-/// half and `other` (if known) the other: what the datapath's `emit` writes
-/// into the ring buffer, made in userspace.
-pub fn event(
-    kind: u8,
-    end_reason: u8,
-    key: &Flow4Key,
-    half: &Flow4,
-    other: Option<&Flow4>,
-    now_ns: u64,
-) -> FlowEvent {
-    FlowEvent::new(kind, end_reason, key, half, other, now_ns)
-}
-
 /// The end event of a flow deleted by the GC (`reason` is
 /// `end_reason::TIMEOUT` or `end_reason::EVICTED`) at `now_ns`.
 pub fn end_event(
@@ -41,7 +27,7 @@ pub fn end_event(
     reply: &Flow4,
     now_ns: u64,
 ) -> FlowEvent {
-    event(EVENT_END, reason, forward_key, forward, Some(reply), now_ns)
+    FlowEvent::new(EVENT_END, reason, forward_key, forward, Some(reply), now_ns)
 }
 
 /// A complete flow of the connection table.
@@ -173,7 +159,7 @@ mod tests {
         assert_eq!((e.to_backend.packets, e.to_backend.bytes), (7, 700));
         assert_eq!((e.to_client.packets, e.to_client.bytes), (5, 5_000));
         // Made from the reply half, the same event (as the datapath would).
-        let r = event(
+        let r = FlowEvent::new(
             EVENT_END,
             end_reason::TIMEOUT,
             &rkey,
@@ -183,7 +169,7 @@ mod tests {
         );
         assert_eq!(r, e);
         // A start event from the forward half alone has no reply counters.
-        let s = event(EVENT_START, 0, &fkey, &forward, None, 1_000);
+        let s = FlowEvent::new(EVENT_START, 0, &fkey, &forward, None, 1_000);
         assert_eq!(s.to_client, Counter::default());
         assert_eq!(s.snat_port, e.snat_port);
     }

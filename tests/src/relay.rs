@@ -129,6 +129,9 @@ pub struct Relay {
     map: PathBuf,
     /// Where fwd pins its state (its own per relay unless the test chose).
     pin_dir: PathBuf,
+    /// Whether dropping the relay removes `pin_dir` (not after
+    /// [`Relay::kill_leaving_state`]).
+    owns_state: bool,
     /// The control socket.
     control: PathBuf,
     _dir: TempDir,
@@ -139,7 +142,7 @@ impl Drop for Relay {
     /// killed relay leaves no program or map behind.
     fn drop(&mut self) {
         self.process.kill();
-        if !self.pin_dir.as_os_str().is_empty() {
+        if self.owns_state {
             let _ = fs::remove_dir_all(&self.pin_dir);
         }
     }
@@ -205,6 +208,7 @@ impl Relay {
             process,
             map,
             pin_dir,
+            owns_state: true,
             control,
             _dir: dir,
         };
@@ -293,7 +297,7 @@ impl Relay {
     /// same `--pin-dir`; returns fwd's output.
     pub fn kill_leaving_state(mut self) -> String {
         let output = self.process.kill();
-        self.pin_dir = PathBuf::new();
+        self.owns_state = false;
         output
     }
 

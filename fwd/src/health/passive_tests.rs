@@ -10,7 +10,6 @@ use fwd_common::{
 };
 
 use super::*;
-use crate::flows::event;
 
 const SECOND: u64 = 1_000_000_000;
 const SYN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -38,7 +37,7 @@ fn flow(
 /// The start event the datapath sends for `flow`.
 fn start(flow: &[(Flow4Key, Flow4); 2]) -> FlowEvent {
     let [(fkey, forward), (_, reply)] = flow;
-    event(
+    FlowEvent::new(
         EVENT_START,
         end_reason::NONE,
         fkey,

@@ -18,14 +18,14 @@
 #[path = "../../tests/prog_test_run/env.rs"]
 mod env;
 mod floor;
+#[allow(dead_code)]
+#[path = "../../tests/prog_test_run/run.rs"]
+mod run;
 
 use std::{net::Ipv4Addr, thread};
 
 use anyhow::{bail, ensure, Context as _, Result};
-use aya::{
-    maps::{MapData, RingBuf},
-    programs::{TestRun as _, TestRunOptions},
-};
+use aya::maps::{MapData, RingBuf};
 use fwd::datapath::Datapath;
 use fwd_common::{counters::xdp_action, Flow4Key, IPPROTO_UDP};
 use tests::packet::PacketBuilder;
@@ -33,7 +33,6 @@ use tests::packet::PacketBuilder;
 use env::*;
 
 /// Size of `struct xdp_md` (include/uapi/linux/bpf.h).
-const XDP_MD_LEN: usize = 24;
 /// New-flow runs between two (untimed) clears of the connection table, so
 /// that SNAT ports and table space never run out (the SNAT port probe is
 /// linear: keep the range sparsely used).
@@ -242,24 +241,12 @@ fn new_flows(
     Ok(())
 }
 
-/// One `BPF_PROG_TEST_RUN` with `repeat = 1`: the action and the kernel's
-/// time for the run in nanoseconds.
+/// One `BPF_PROG_TEST_RUN` with `repeat = 1` (the packet tests' own runner):
+/// the action and the kernel's time for the run in nanoseconds.
 fn run_once(dp: &mut Datapath, ingress_ifindex: u32, frame: &[u8]) -> Result<(u32, u64)> {
-    // struct xdp_md { data, data_end, data_meta, ingress_ifindex, ... }
-    let mut ctx = [0u8; XDP_MD_LEN];
-    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    ctx[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
-    let mut out = vec![0u8; frame.len() + 256];
-    let opts = TestRunOptions {
-        data_in: Some(frame),
-        data_out: Some(&mut out),
-        ctx_in: Some(&ctx),
-        repeat: 1,
-        ..Default::default()
-    };
-    let result = dp.program().test_run(opts).context("BPF_PROG_TEST_RUN")?;
+    let out = run::try_run(dp, ingress_ifindex, frame).context("BPF_PROG_TEST_RUN")?;
     Ok((
-        result.return_value,
-        u64::try_from(result.duration.as_nanos()).unwrap_or(u64::MAX),
+        out.action,
+        u64::try_from(out.duration.as_nanos()).unwrap_or(u64::MAX),
     ))
 }

@@ -1,10 +1,10 @@
 //! Running the program once on a frame, and observing what it changed.
 
-use std::mem::size_of;
+use std::{mem::size_of, time::Duration};
 
 use aya::{
     maps::{MapData, RingBuf},
-    programs::{TestRun as _, TestRunOptions},
+    programs::{ProgramError, TestRun as _, TestRunOptions},
 };
 use fwd::datapath::Datapath;
 use fwd_common::{BackendStats, Counter, FlowEvent, Reason};
@@ -30,11 +30,24 @@ pub struct Outcome {
     pub action: u32,
     /// The frame as the program left it.
     pub frame: Vec<u8>,
+    /// The kernel's time for the run (read by the T6 benchmark, which
+    /// includes this file; the packet tests assert no timing).
+    #[allow(dead_code)]
+    pub duration: Duration,
 }
 
 /// Runs the program once (repeat 1: with a larger repeat, later runs would
 /// see the already rewritten frame) on `frame` arriving on `ingress_ifindex`.
 pub fn run(dp: &mut Datapath, ingress_ifindex: u32, frame: &[u8]) -> Outcome {
+    try_run(dp, ingress_ifindex, frame).expect("BPF_PROG_TEST_RUN")
+}
+
+/// [`run`], returning the syscall's error (the T6 benchmark uses it).
+pub fn try_run(
+    dp: &mut Datapath,
+    ingress_ifindex: u32,
+    frame: &[u8],
+) -> Result<Outcome, ProgramError> {
     // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
     let mut ctx = [0u8; XDP_MD_LEN];
     ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
@@ -47,12 +60,13 @@ pub fn run(dp: &mut Datapath, ingress_ifindex: u32, frame: &[u8]) -> Outcome {
         repeat: 1,
         ..Default::default()
     };
-    let result = dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
+    let result = dp.program().test_run(opts)?;
     out.truncate(result.data_size_out as usize);
-    Outcome {
+    Ok(Outcome {
         action: result.return_value,
         frame: out,
-    }
+        duration: result.duration,
+    })
 }
 
 /// Counters and table size at one moment, to compare before/after a run.

@@ -4,7 +4,7 @@
 //! `bpf(2)` plumbing is [`tests::rawbpf`]'s; here are the bench's program
 //! bodies and its `anyhow` edge.
 
-use std::{io, os::fd::OwnedFd};
+use std::os::fd::OwnedFd;
 
 use ::tests::rawbpf;
 pub use ::tests::rawbpf::{ifindex, insn, return_action, XDP_DROP};
@@ -23,15 +23,6 @@ pub fn redirect_to(ifindex: u32) -> Vec<u64> {
         insn(0x85, 0, 0, 0, HELPER_REDIRECT),
         insn(0x95, 0, 0, 0, 0),
     ]
-}
-
-/// `bpf(cmd, attr)`, for the generator's live-frames test run
-/// ([`super::livegen`]), which builds its own attr.
-pub fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
-    // SAFETY: the one caller passes a `repr(C)` `test` member of `union
-    // bpf_attr` whose only pointer is to a frame it keeps alive for the
-    // call, with its size.
-    unsafe { rawbpf::bpf(cmd, attr) }
 }
 
 /// Loads an XDP program; the verifier's log is in the error.

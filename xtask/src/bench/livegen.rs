@@ -13,8 +13,7 @@
 //! then the relay has rewritten them.
 
 use std::{
-    io,
-    os::fd::{AsRawFd as _, OwnedFd},
+    os::fd::OwnedFd,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -23,17 +22,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::topology::CLIENT_ADDR;
+use ::tests::{rawbpf, topology::CLIENT_ADDR};
 use anyhow::{ensure, Context as _, Result};
 
 use super::{
     arena::Arena,
-    bpf::{bpf, ifindex, insn, load_xdp, HELPER_PRANDOM, HELPER_REDIRECT, XDP_DROP},
+    bpf::{ifindex, insn, load_xdp, HELPER_PRANDOM, HELPER_REDIRECT, XDP_DROP},
     gen::{Template, FRAME_LEN},
     host::{self, OUTSIDE_CPU},
 };
 
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 /// Frames of the first test run.
 const FIRST_CHUNK: u32 = 16_384;
@@ -100,27 +98,6 @@ fn program(header: &[u8; HEADER], ports: Ports, ifindex: u32) -> Vec<u64> {
     p
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    pad: u32,
-}
-
 /// Loads the program (in the calling thread's namespace, where `ifname`
 /// is).
 fn load(header: &[u8; HEADER], ports: Ports, ifname: &str) -> Result<OwnedFd> {
@@ -128,17 +105,15 @@ fn load(header: &[u8; HEADER], ports: Ports, ifname: &str) -> Result<OwnedFd> {
 }
 
 /// Sends `repeat` live frames of `frame` through `prog`.
-fn run(prog: &OwnedFd, frame: &[u8; FRAME_LEN], repeat: u32) -> io::Result<()> {
-    let mut attr = TestRunAttr {
-        prog_fd: prog.as_raw_fd() as u32,
-        data_size_in: FRAME_LEN as u32,
-        data_in: frame.as_ptr() as u64,
+fn run(prog: &OwnedFd, frame: &[u8; FRAME_LEN], repeat: u32) -> Result<(), rawbpf::BpfError> {
+    let run = rawbpf::TestRun {
+        data_in: frame,
         repeat,
         flags: BPF_F_TEST_XDP_LIVE_FRAMES,
         batch_size: 64,
         ..Default::default()
     };
-    bpf(BPF_PROG_TEST_RUN, &mut attr).map(drop)
+    rawbpf::test_run(prog, run).map(drop)
 }
 
 /// The live-frame generator: [`SENDERS`] threads in the wire's
