@@ -100,12 +100,38 @@ reasons! {
 /// Number of reasons.
 pub const REASON_COUNT: u32 = Reason::ALL.len() as u32;
 
-/// Index in [`crate::maps::REASON_STATS`] of `reason` counted on the
-/// interface in slot `slot` (see [`crate::maps::IFINDEX_SLOTS`]; slot 0 is
-/// "an interface without a slot").
-#[inline(always)]
-pub const fn reason_index(slot: u32, reason: u32) -> u32 {
-    slot * REASON_COUNT + reason
+/// The counters of one interface: a [`Counter`] per [`Reason`], indexed by
+/// the reason's number. One value of [`crate::maps::REASON_STATS`], so the
+/// datapath finds an interface's block once per packet, at the start, and
+/// the count at the end is a plain add.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReasonCounters {
+    /// Packets and frame bytes per reason.
+    pub by_reason: [Counter; REASON_COUNT as usize],
+}
+const _: () = assert!(core::mem::size_of::<ReasonCounters>() == 16 * REASON_COUNT as usize);
+
+impl ReasonCounters {
+    /// Adds one packet of `bytes` bytes under `reason`.
+    #[inline(always)]
+    pub fn add(&mut self, reason: Reason, bytes: u64) {
+        if let Some(c) = self.by_reason.get_mut(reason as usize) {
+            c.add(bytes);
+        }
+    }
+
+    /// The counter of `reason`.
+    pub fn get(&self, reason: Reason) -> Counter {
+        self.by_reason[reason as usize]
+    }
+
+    /// Adds another block (summing over CPUs or interfaces).
+    pub fn merge(&mut self, other: &ReasonCounters) {
+        for (a, b) in self.by_reason.iter_mut().zip(&other.by_reason) {
+            a.merge(b);
+        }
+    }
 }
 
 /// A packet and byte counter.

@@ -55,8 +55,12 @@ pub struct Flow4Key {
     pub dst_port: u16,
     /// [`crate::IPPROTO_TCP`] or [`crate::IPPROTO_UDP`].
     pub proto: u8,
-    /// Padding; zero (keys are compared bytewise).
-    pub pad: [u8; 3],
+    /// Padding; zero (keys are compared bytewise). A byte and a word
+    /// rather than `[u8; 3]`: the eBPF backend zeroes a 3-byte array with a
+    /// call to `memset`, on every packet.
+    pub pad8: u8,
+    /// Padding; zero.
+    pub pad16: u16,
 }
 const _: () = assert!(core::mem::size_of::<Flow4Key>() == 16);
 
@@ -69,13 +73,32 @@ impl Flow4Key {
         dst_port: u16,
         proto: u8,
     ) -> Self {
-        Self {
-            src_addr: addr4(src),
-            dst_addr: addr4(dst),
-            src_port: port(src_port),
-            dst_port: port(dst_port),
+        Self::from_raw(
+            addr4(src),
+            port(src_port),
+            addr4(dst),
+            port(dst_port),
             proto,
-            pad: [0; 3],
+        )
+    }
+
+    /// A key from network-order addresses and ports (as packets carry them).
+    #[inline(always)]
+    pub const fn from_raw(
+        src_addr: u32,
+        src_port: u16,
+        dst_addr: u32,
+        dst_port: u16,
+        proto: u8,
+    ) -> Self {
+        Self {
+            src_addr,
+            dst_addr,
+            src_port,
+            dst_port,
+            proto,
+            pad8: 0,
+            pad16: 0,
         }
     }
 }
@@ -139,14 +162,13 @@ impl Flow4 {
     /// halves.
     #[inline(always)]
     pub const fn other_key(&self, proto: u8) -> Flow4Key {
-        Flow4Key {
-            src_addr: self.nat_dst_addr,
-            dst_addr: self.nat_src_addr,
-            src_port: self.nat_dst_port,
-            dst_port: self.nat_src_port,
+        Flow4Key::from_raw(
+            self.nat_dst_addr,
+            self.nat_dst_port,
+            self.nat_src_addr,
+            self.nat_src_port,
             proto,
-            pad: [0; 3],
-        }
+        )
     }
 }
 

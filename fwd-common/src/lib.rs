@@ -30,7 +30,7 @@ pub mod maps;
 pub mod service;
 
 pub use config::RelayConfig;
-pub use counters::{BackendStats, Counter, Reason};
+pub use counters::{BackendStats, Counter, Reason, ReasonCounters};
 pub use events::FlowEvent;
 pub use flow::{Flow4, Flow4Key};
 pub use service::{Backend4, Service4, Service4Key};
@@ -77,6 +77,7 @@ mod pod {
     unsafe impl aya::Pod for Flow4Key {}
     unsafe impl aya::Pod for Flow4 {}
     unsafe impl aya::Pod for Counter {}
+    unsafe impl aya::Pod for ReasonCounters {}
     unsafe impl aya::Pod for BackendStats {}
     unsafe impl aya::Pod for RelayConfig {}
     unsafe impl aya::Pod for FlowEvent {}

@@ -24,10 +24,10 @@ pub const CT4: &str = "CT4";
 /// `DevMapHash` keyed by ifindex: the interfaces fwd is attached to, which
 /// the datapath may redirect to. Written by the loader.
 pub const DEVMAP: &str = "DEVMAP";
-/// `PerCpuArray<Counter>` indexed by
-/// [`crate::counters::reason_index`]`(interface slot, reason)`: packets and
-/// frame bytes per interface and [`crate::Reason`]. Written by the datapath,
-/// read (summed over CPUs) by the loader.
+/// `PerCpuArray<ReasonCounters>` indexed by interface slot (see
+/// [`IFINDEX_SLOTS`]): packets and frame bytes per interface and
+/// [`crate::Reason`]. Written by the datapath, read (summed over CPUs) by
+/// the loader.
 pub const REASON_STATS: &str = "REASON_STATS";
 /// `Array<u32>` indexed by ifindex (below [`MAX_IFINDEX`]): the slot of each
 /// attached interface in [`REASON_STATS`] (1..=[`MAX_INTERFACES`]; 0 means
@@ -71,7 +71,7 @@ pub const MAX_INTERFACES: u32 = 64;
 /// in slot 0.
 pub const MAX_IFINDEX: u32 = 65_536;
 /// Size of [`REASON_STATS`].
-pub const REASON_STATS_ENTRIES: u32 = (MAX_INTERFACES + 1) * crate::counters::REASON_COUNT;
+pub const REASON_STATS_ENTRIES: u32 = MAX_INTERFACES + 1;
 /// Size of [`FLOW_EVENTS`] in bytes (a power of two multiple of the page
 /// size): about 11,900 events of 88 bytes (+8 bytes of ring header each).
 pub const FLOW_EVENTS_BYTES: u32 = 1 << 20;

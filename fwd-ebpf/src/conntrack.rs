@@ -277,14 +277,13 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         service_id: new.service_id,
         ..EgressCache::NONE.flow_fields()
     };
-    let mut reply_key = Flow4Key {
-        src_addr: new.backend.addr,
-        dst_addr: new.backend.snat_addr,
-        src_port: new.backend_port,
-        dst_port: 0,
-        proto: key.proto,
-        pad: [0; 3],
-    };
+    let mut reply_key = Flow4Key::from_raw(
+        new.backend.addr,
+        new.backend_port,
+        new.backend.snat_addr,
+        0,
+        key.proto,
+    );
     let mut claimed = false;
     for attempt in 0..SNAT_PORT_TRIES {
         reply_key.dst_port =

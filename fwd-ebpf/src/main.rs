@@ -21,15 +21,16 @@ mod stats;
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
 use fwd_common::Reason;
 
-use crate::{access::frame_len, lookup::Target};
+use crate::{access::frame_len, lookup::Target, stats::InterfaceCounters};
 
 /// Entry point: runs the stages, counts the outcome, returns its action.
 #[xdp]
 pub fn fwd_xdp(ctx: XdpContext) -> u32 {
+    let counters = InterfaceCounters::of_ingress(&ctx);
     let reason = match try_fwd(&ctx) {
         Ok(reason) | Err(reason) => reason,
     };
-    stats::count_reason(&ctx, reason, frame_len(&ctx));
+    counters.count(reason, frame_len(&ctx));
     reason.action()
 }
 

@@ -10,7 +10,7 @@ use fwd_common::{
         DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, MAGLEV_SIZE, MAX_BACKENDS,
         MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
     },
-    Backend4, BackendStats, Counter, Flow4, Flow4Key, RelayConfig, Service4, Service4Key,
+    Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
 };
 
 /// IPv4 VIPs (address, port or 0, protocol). Written by the loader.
@@ -41,7 +41,7 @@ pub static DEVMAP: DevMapHash = DevMapHash::with_max_entries(MAX_INTERFACES, 0);
 /// Packets and frame bytes per interface slot and [`fwd_common::Reason`].
 /// Written here.
 #[map(name = "REASON_STATS")]
-pub static REASON_STATS: PerCpuArray<Counter> =
+pub static REASON_STATS: PerCpuArray<ReasonCounters> =
     PerCpuArray::with_max_entries(REASON_STATS_ENTRIES, 0);
 
 /// Counter slot of each attached interface, by ifindex. Written by the loader.

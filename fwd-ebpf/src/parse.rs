@@ -106,14 +106,13 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
     Ok(Packet {
         l3_off,
         l4_off,
-        key: Flow4Key {
-            src_addr: u32::from_ne_bytes(ip.src_addr),
-            dst_addr: u32::from_ne_bytes(ip.dst_addr),
-            src_port: u16::from_ne_bytes(src_port),
-            dst_port: u16::from_ne_bytes(dst_port),
+        key: Flow4Key::from_raw(
+            u32::from_ne_bytes(ip.src_addr),
+            u16::from_ne_bytes(src_port),
+            u32::from_ne_bytes(ip.dst_addr),
+            u16::from_ne_bytes(dst_port),
             proto,
-            pad: [0; 3],
-        },
+        ),
         ttl: ip.ttl,
         tos: ip.tos,
         tcp_flags,

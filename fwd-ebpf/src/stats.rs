@@ -2,21 +2,35 @@
 //! are safe: each CPU writes only its own copy of a per-CPU array.
 
 use aya_ebpf::programs::XdpContext;
-use fwd_common::{counters::reason_index, flow::DIR_FORWARD, Reason, IPPROTO_TCP};
+use fwd_common::{flow::DIR_FORWARD, Reason, ReasonCounters, IPPROTO_TCP};
 
 use crate::maps::{BACKEND_STATS, IFINDEX_SLOTS, REASON_STATS};
 
-/// Counts one packet of `frame_len` bytes under `reason` for the interface
-/// it arrived on.
-#[inline(always)]
-pub fn count_reason(ctx: &XdpContext, reason: Reason, frame_len: u64) {
-    let slot = IFINDEX_SLOTS
-        .get(ctx.ingress_ifindex() as u32)
-        .copied()
-        .unwrap_or(0);
-    if let Some(c) = REASON_STATS.get_ptr_mut(reason_index(slot, reason as u32)) {
-        // SAFETY: a per-CPU slot, valid for this run, written only by this CPU.
-        unsafe { (*c).add(frame_len) };
+/// The reason counters of the interface a packet arrived on (this CPU's
+/// copy). Found before the packet is processed: the chain of dependent
+/// loads behind it (ingress device, its slot, the slot's block) then runs
+/// alongside the processing instead of after it.
+pub struct InterfaceCounters(Option<*mut ReasonCounters>);
+
+impl InterfaceCounters {
+    /// The block of the ingress interface's slot (slot 0 when it has none).
+    #[inline(always)]
+    pub fn of_ingress(ctx: &XdpContext) -> InterfaceCounters {
+        let slot = IFINDEX_SLOTS
+            .get(ctx.ingress_ifindex() as u32)
+            .copied()
+            .unwrap_or(0);
+        InterfaceCounters(REASON_STATS.get_ptr_mut(slot))
+    }
+
+    /// Counts one packet of `frame_len` bytes under `reason`.
+    #[inline(always)]
+    pub fn count(self, reason: Reason, frame_len: u64) {
+        if let Some(c) = self.0 {
+            // SAFETY: a per-CPU value, valid for this run, written only by
+            // this CPU.
+            unsafe { (*c).add(reason, frame_len) };
+        }
     }
 }
 

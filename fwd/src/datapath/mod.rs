@@ -18,7 +18,7 @@ use aya::{
 };
 use fwd_common::{
     maps::{self as names, MAGLEV_SIZE, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES},
-    Backend4, BackendStats, Counter, Flow4, Flow4Key, RelayConfig, Service4, Service4Key,
+    Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
     IPPROTO_TCP, IPPROTO_UDP,
 };
 
@@ -68,7 +68,7 @@ pub struct Datapath {
     maglev_tables: u32,
     ct: HashMap<MapData, Flow4Key, Flow4>,
     devmap: DevMapHash<MapData>,
-    reason_stats: PerCpuArray<MapData, Counter>,
+    reason_stats: PerCpuArray<MapData, ReasonCounters>,
     backend_stats: PerCpuArray<MapData, BackendStats>,
     ifindex_slots: Array<MapData, u32>,
     events_lost: PerCpuArray<MapData, u64>,

@@ -1,7 +1,7 @@
 //! Reading the datapath's counters: per-CPU maps summed at read time.
 
 use aya::maps::{MapData, RingBuf};
-use fwd_common::{counters::reason_index, maps as names, BackendStats, Counter, Reason};
+use fwd_common::{maps as names, BackendStats, Counter, Reason, ReasonCounters};
 
 use super::{error::map_err, Datapath, DatapathError};
 
@@ -17,19 +17,13 @@ pub struct InterfaceReasons {
 impl Datapath {
     /// `REASON_STATS` of counter slot `slot`, summed over CPUs.
     fn slot_reasons(&self, slot: u32) -> Result<Vec<(Reason, Counter)>, DatapathError> {
-        Reason::ALL
-            .iter()
-            .map(|&r| {
-                let index = reason_index(slot, r as u32);
-                let per_cpu = self.reason_stats.get(&index, 0).map_err(map_err(
-                    names::REASON_STATS,
-                    format!("reading {} of slot {slot}", r.name()),
-                ))?;
-                let mut sum = Counter::default();
-                per_cpu.iter().for_each(|c| sum.merge(c));
-                Ok((r, sum))
-            })
-            .collect()
+        let per_cpu = self
+            .reason_stats
+            .get(&slot, 0)
+            .map_err(map_err(names::REASON_STATS, format!("reading slot {slot}")))?;
+        let mut sum = ReasonCounters::default();
+        per_cpu.iter().for_each(|c| sum.merge(c));
+        Ok(Reason::ALL.iter().map(|&r| (r, sum.get(r))).collect())
     }
 
     /// `REASON_STATS` summed over CPUs and interfaces, for every reason in

@@ -51,14 +51,13 @@ impl Attempt {
             return None;
         }
         Some(Attempt {
-            reply_key: Flow4Key {
-                src_addr: event.backend_addr,
-                dst_addr: event.snat_addr,
-                src_port: event.backend_port,
-                dst_port: event.snat_port,
-                proto: IPPROTO_TCP,
-                pad: [0; 3],
-            },
+            reply_key: Flow4Key::from_raw(
+                event.backend_addr,
+                event.backend_port,
+                event.snat_addr,
+                event.snat_port,
+                IPPROTO_TCP,
+            ),
             backend_id: event.backend_id,
             created_ns: event.created_ns,
         })

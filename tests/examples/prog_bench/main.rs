@@ -6,8 +6,8 @@
 //! (`tests/tests/prog_test_run/env.rs`, included below), so the program's
 //! FIB lookups find the same fixed neighbours. Needs root.
 //!
-//! `cargo run --release -p tests --example prog_bench -- [--runs N] [--reps R]`
-//! prints one line per (repetition, case), tab-separated, for the xtask:
+//! `cargo run --release -p tests --example prog_bench -- [--runs N] [--reps R]
+//! [--case NAME]` prints one line per (repetition, case), tab-separated, for the xtask:
 //! `case <name> <rep> <runs> <median_ns> <p1_ns> <p99_ns>`.
 //! The kernel's own timing of each run is used (`duration` of the test run);
 //! it includes the test-run harness's timer reads around the program, which
@@ -32,10 +32,9 @@ use tests::packet::PacketBuilder;
 
 use env::*;
 
-/// Size of `struct xdp_md` (include/uapi/linux/bpf.h).
 /// New-flow runs between two (untimed) clears of the connection table, so
-/// that SNAT ports and table space never run out (the SNAT port probe is
-/// linear: keep the range sparsely used).
+/// that SNAT ports and table space never run out (random probing finds a
+/// free port quickly only while the range is sparsely used).
 const NEW_FLOWS_PER_BATCH: usize = 10_000;
 /// UDP source port of the established flow.
 const ESTABLISHED_PORT: u16 = 40_000;
@@ -54,12 +53,15 @@ const CASES: &[&str] = &[
 struct Args {
     runs: usize,
     reps: usize,
+    /// Only this case (for profiling one path), or every case.
+    case: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         runs: 100_000,
         reps: 5,
+        case: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -72,7 +74,16 @@ fn parse_args() -> Result<Args> {
         match a.as_str() {
             "--runs" => args.runs = value(&mut it)?,
             "--reps" => args.reps = value(&mut it)?,
-            other => bail!("unknown argument {other:?} (expected --runs N, --reps R)"),
+            "--case" => {
+                let case = it.next().context("--case needs a value")?;
+                ensure!(
+                    CASES.contains(&case.as_str()),
+                    "unknown case {case:?} (expected one of {})",
+                    CASES.join(", ")
+                );
+                args.case = Some(case);
+            }
+            other => bail!("unknown argument {other:?} (expected --runs N, --reps R, --case NAME)"),
         }
     }
     ensure!(
@@ -126,6 +137,9 @@ fn bench(args: &Args) -> Result<()> {
     let mut next_new = 0usize;
     for rep in 0..args.reps {
         for &case in CASES {
+            if args.case.as_deref().is_some_and(|only| only != case) {
+                continue;
+            }
             let mut times = Vec::with_capacity(args.runs);
             match case {
                 "established_forward" => {
