@@ -6,13 +6,16 @@
 //! with `BPF_PROG_TEST_RUN` through [`Datapath::program`]).
 
 mod attach;
+mod batch;
 mod error;
 mod maglev_tables;
 pub mod pin;
 mod stats;
 
 use aya::{
-    maps::{Array, DevMapHash, HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{
+        Array, DevMapHash, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray, RingBuf,
+    },
     programs::Xdp,
     Ebpf, EbpfLoader,
 };
@@ -276,13 +279,10 @@ impl Datapath {
             .expect("load() checked that the object has the XDP program")
     }
 
-    /// Every `CT4` entry (both halves of every flow). Entries deleted while
-    /// reading are skipped.
+    /// Every `CT4` entry (both halves of every flow), read in batches. An
+    /// entry added or deleted while reading may or may not be included.
     pub fn flows(&self) -> Result<Vec<(Flow4Key, Flow4)>, DatapathError> {
-        self.ct
-            .iter()
-            .collect::<Result<_, _>>()
-            .map_err(map_err(names::CT4, "reading"))
+        batch::lookup_all(self.ct.map()).map_err(map_err(names::CT4, "reading"))
     }
 
     /// One `CT4` entry, if present.
@@ -309,12 +309,8 @@ impl Datapath {
 
     /// Removes every `CT4` entry (tests use it between cases).
     pub fn clear_flows(&mut self) -> Result<(), DatapathError> {
-        let keys: Vec<Flow4Key> = self
-            .ct
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(map_err(names::CT4, "listing keys"))?;
-        keys.iter().try_for_each(|k| self.remove_flow(k))
+        let entries = self.flows()?;
+        entries.iter().try_for_each(|(k, _)| self.remove_flow(k))
     }
 }
 

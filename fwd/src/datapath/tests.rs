@@ -158,3 +158,36 @@ fn a_plan_too_large_is_refused_before_anything_is_written() {
     let err = check_fits(&plan(), 0).unwrap_err();
     assert!(err.to_string().contains("max_services = 0"), "{err}");
 }
+
+#[test]
+fn the_whole_connection_table_is_read_across_batches() {
+    // More entries than one batch holds, so the walk takes several calls.
+    const ENTRIES: u32 = 10_000;
+    let mut p = plan();
+    p.settings.max_flows = ENTRIES;
+    let mut dp = Datapath::load(&p.settings).unwrap();
+    let key = |i: u32| {
+        Flow4Key::new(
+            Ipv4Addr::from(0xc612_0000 + i),
+            1024 + (i % 50_000) as u16,
+            Ipv4Addr::new(198, 18, 1, 10),
+            80,
+            IPPROTO_UDP,
+        )
+    };
+    for i in 0..ENTRIES {
+        let half = Flow4 {
+            packets: u64::from(i),
+            ..Default::default()
+        };
+        dp.ct.insert(key(i), half, 0).unwrap();
+    }
+    let mut read = dp.flows().unwrap();
+    read.sort_by_key(|(_, half)| half.packets);
+    assert_eq!(read.len(), ENTRIES as usize);
+    for (i, (k, half)) in read.iter().enumerate() {
+        assert_eq!((*k, half.packets), (key(i as u32), i as u64));
+    }
+    dp.clear_flows().unwrap();
+    assert!(dp.flows().unwrap().is_empty());
+}
