@@ -53,23 +53,46 @@ impl PairedFlow {
     }
 }
 
+/// The entries of a connection table by key, for pairing halves. A fast
+/// hasher: at a million flows the table has two million entries, and the
+/// keys are not chosen by anyone who could gain from collisions beyond the
+/// kernel's own hash map.
+pub struct HalfIndex<'a>(HashMap<Flow4Key, &'a Flow4, foldhash::fast::RandomState>);
+
+impl<'a> HalfIndex<'a> {
+    /// Indexes `entries`.
+    pub fn new(entries: &'a [(Flow4Key, Flow4)]) -> Self {
+        let mut map = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        map.extend(entries.iter().map(|(k, v)| (*k, v)));
+        HalfIndex(map)
+    }
+
+    /// The other half of the half `half` stored at `key`, when it is there
+    /// and points back (the halves of one flow have opposite directions and
+    /// each derives the other's key).
+    pub fn partner(&self, key: &Flow4Key, half: &Flow4) -> Option<(Flow4Key, &'a Flow4)> {
+        let other = half.other_key(key.proto);
+        self.0
+            .get(&other)
+            .filter(|p| p.direction != half.direction && p.other_key(key.proto) == *key)
+            .map(|p| (other, *p))
+    }
+}
+
 /// The complete flows among `entries` (both halves present and pointing
 /// at each other), in the order their forward halves appear. Lone halves (a
 /// flow being created, or left over) are skipped.
 pub fn pairs(entries: &[(Flow4Key, Flow4)]) -> Vec<PairedFlow> {
-    let index: HashMap<Flow4Key, &Flow4> = entries.iter().map(|(k, v)| (*k, v)).collect();
+    let index = HalfIndex::new(entries);
     entries
         .iter()
         .filter(|(_, half)| half.direction == DIR_FORWARD)
         .filter_map(|(key, forward)| {
-            let other = forward.other_key(key.proto);
-            let reply = index
-                .get(&other)
-                .filter(|r| r.direction != DIR_FORWARD && r.other_key(key.proto) == *key)?;
+            let (_, reply) = index.partner(key, forward)?;
             Some(PairedFlow {
                 forward_key: *key,
                 forward: *forward,
-                reply: **reply,
+                reply: *reply,
             })
         })
         .collect()

@@ -13,7 +13,7 @@
 //! halves get none: a flow being created never sent its start event, and
 //! the rest of a flow whose reply half is gone has ended already.
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use fwd_common::{
     events::{end_reason, FlowEvent},
@@ -24,7 +24,7 @@ use log::debug;
 
 use crate::{
     datapath::{Datapath, DatapathError},
-    flows::{end_event, ended_by_datapath},
+    flows::{end_event, ended_by_datapath, HalfIndex},
     plan::RelaySettings,
 };
 
@@ -195,9 +195,7 @@ pub fn plan(
     capacity: u32,
     settings: &RelaySettings,
 ) -> GcPlan {
-    let index: std::collections::HashMap<Flow4Key, &Flow4> =
-        entries.iter().map(|(k, v)| (*k, v)).collect();
-    let mut seen: HashSet<Flow4Key> = HashSet::with_capacity(entries.len());
+    let index = HalfIndex::new(entries);
     let mut out = GcPlan {
         stats: GcStats {
             entries: entries.len() as u64,
@@ -209,12 +207,7 @@ pub fn plan(
     let mut opening: Vec<(u64, Expiry)> = Vec::new();
     let mut deleted = 0u64;
     for (key, half) in entries {
-        if !seen.insert(*key) {
-            continue;
-        }
-        let other = half.other_key(key.proto);
-        let partner = index.get(&other).filter(|_| other != *key);
-        let Some(partner) = partner else {
+        let Some((other, partner)) = index.partner(key, half) else {
             if decide(key.proto, Halves::Alone(half), now_ns, settings) == Decision::ExpireOrphan {
                 let last_activity_ns = last_activity(half);
                 out.expiries.push(Expiry {
@@ -228,13 +221,12 @@ pub fn plan(
             }
             continue;
         };
-        seen.insert(other);
+        // A pair is decided once, at its forward half.
+        if half.direction != DIR_FORWARD {
+            continue;
+        }
         out.stats.flows += 1;
-        let ((fkey, forward), (rkey, reply)) = if half.direction == DIR_FORWARD {
-            ((*key, half), (other, *partner))
-        } else {
-            ((other, *partner), (*key, half))
-        };
+        let ((fkey, forward), (rkey, reply)) = ((*key, half), (other, partner));
         let last_activity_ns = last_activity(forward).max(last_activity(reply));
         let ended = ended_by_datapath(key.proto, forward.tcp_flags, reply.tcp_flags);
         let expiry = |cause| Expiry {
