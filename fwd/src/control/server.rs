@@ -36,6 +36,8 @@ use crate::state::Shared;
 pub const MAX_REQUEST: u64 = 64 * 1024;
 /// How long a client may take to send its request, and to read the answer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connections in flight may take to finish once fwd stops.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the control socket could not be set up.
 #[derive(Debug, Error)]
@@ -170,8 +172,9 @@ impl Drop for ControlSocket {
     }
 }
 
-/// Answers connections on `listener` until `stop` changes; connections
-/// still open then are dropped.
+/// Answers connections on `listener` until `stop` changes, then gives the
+/// connections in flight [`STOP_GRACE`] to finish (the answer to
+/// `fwd stop` itself is one of them) and drops the rest.
 pub async fn serve(listener: UnixListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
     loop {
@@ -191,8 +194,15 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, mut stop: watch:
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         }
+    }
+    drop(listener);
+    let finished = timeout(STOP_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    });
+    if finished.await.is_err() {
+        debug!("control socket: dropping connections still open {STOP_GRACE:?} after the stop");
     }
 }
 
