@@ -105,11 +105,12 @@ mod tests {
     use fwd_common::{
         addr4,
         events::{end_reason, EVENT_START},
-        flow::{tcp_flags::*, DIR_REPLY},
+        flow::tcp_flags::*,
         port, Counter, IPPROTO_TCP, IPPROTO_UDP,
     };
 
     use super::*;
+    use crate::testing::{sa, TestFlow};
 
     const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
@@ -119,37 +120,22 @@ mod tests {
     /// A flow as the datapath creates it: client:40000 -> VIP:80, SNAT
     /// port 20001, backend port 8080.
     pub(crate) fn flow(proto: u8) -> [(Flow4Key, Flow4); 2] {
-        let fkey = Flow4Key::new(CLIENT, 40000, VIP, 80, proto);
-        let forward = Flow4 {
-            nat_src_addr: addr4(SNAT),
-            nat_dst_addr: addr4(BACKEND),
-            nat_src_port: port(20001),
-            nat_dst_port: port(8080),
+        TestFlow {
             backend_id: 3,
             service_id: 2,
             created_ns: 1_000,
-            last_seen_ns: 5_000,
-            packets: 7,
-            bytes: 700,
-            direction: DIR_FORWARD,
-            ..Default::default()
-        };
-        let rkey = forward.other_key(proto);
-        let reply = Flow4 {
-            nat_src_addr: addr4(VIP),
-            nat_dst_addr: addr4(CLIENT),
-            nat_src_port: port(80),
-            nat_dst_port: port(40000),
-            backend_id: 3,
-            service_id: 2,
-            created_ns: 1_000,
-            last_seen_ns: 6_000,
-            packets: 5,
-            bytes: 5_000,
-            direction: DIR_REPLY,
-            ..Default::default()
-        };
-        [(fkey, forward), (rkey, reply)]
+            last_seen_ns: [5_000, 6_000],
+            packets: [7, 5],
+            bytes: [700, 5_000],
+            ..TestFlow::new(
+                proto,
+                sa(CLIENT, 40000),
+                sa(VIP, 80),
+                sa(SNAT, 20001),
+                sa(BACKEND, 8080),
+            )
+        }
+        .halves()
     }
 
     #[test]

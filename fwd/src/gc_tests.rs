@@ -2,13 +2,10 @@
 
 use std::net::Ipv4Addr;
 
-use fwd_common::{
-    addr4,
-    flow::{tcp_flags::*, DIR_REPLY},
-    port, IPPROTO_TCP, IPPROTO_UDP,
-};
+use fwd_common::{flow::tcp_flags::*, port, IPPROTO_TCP, IPPROTO_UDP};
 
 use super::*;
+use crate::testing::{sa, TestFlow};
 
 const S: u64 = 1_000_000_000;
 const NOW: u64 = 100_000 * S;
@@ -26,33 +23,24 @@ fn flow(
 ) -> [(Flow4Key, Flow4); 2] {
     let (client, vip) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 1, 1));
     let (snat, backend) = (Ipv4Addr::new(198, 19, 0, 1), Ipv4Addr::new(198, 19, 0, 2));
-    let fkey = Flow4Key::new(client, cport, vip, 80, proto);
-    let forward = Flow4 {
-        nat_src_addr: addr4(snat),
-        nat_dst_addr: addr4(backend),
-        nat_src_port: port(sport),
-        nat_dst_port: port(8080),
+    let halves = TestFlow {
         created_ns: NOW - idle * S - S,
-        last_seen_ns: NOW - idle * S,
-        direction: DIR_FORWARD,
-        tcp_flags: fflags,
-        ..Default::default()
-    };
-    let rkey = forward.other_key(proto);
+        last_seen_ns: [NOW - idle * S; 2],
+        tcp_flags: [fflags, rflags],
+        ..TestFlow::new(
+            proto,
+            sa(client, cport),
+            sa(vip, 80),
+            sa(snat, sport),
+            sa(backend, 8080),
+        )
+    }
+    .halves();
+    let [(fkey, forward), (rkey, reply)] = halves;
     assert_eq!(rkey, Flow4Key::new(backend, 8080, snat, sport, proto));
-    let reply = Flow4 {
-        nat_src_addr: addr4(vip),
-        nat_dst_addr: addr4(client),
-        nat_src_port: port(80),
-        nat_dst_port: port(cport),
-        created_ns: NOW - idle * S - S,
-        last_seen_ns: NOW - idle * S,
-        direction: DIR_REPLY,
-        tcp_flags: rflags,
-        ..Default::default()
-    };
+    assert_eq!(forward.other_key(proto), rkey);
     assert_eq!(reply.other_key(proto), fkey);
-    [(fkey, forward), (rkey, reply)]
+    halves
 }
 
 fn settings() -> RelaySettings {

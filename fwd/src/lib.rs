@@ -28,6 +28,8 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod state;
+#[cfg(test)]
+mod testing;
 
 /// The XDP program object built by `build.rs` from `fwd-ebpf`.
 pub const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwd"));

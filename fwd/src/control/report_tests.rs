@@ -3,11 +3,9 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use fwd_common::{
-    addr4,
-    flow::{tcp_flags::*, DIR_FORWARD, DIR_REPLY},
-    port, Counter, Flow4, Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP,
-};
+use crate::testing::{self, TestFlow};
+
+use fwd_common::{flow::tcp_flags::*, Counter, Flow4, Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
 
 use super::{
     answer::{active_by_backend, closed_by_reason, flow_entries, reason_rows, unknown_service},
@@ -56,39 +54,23 @@ fn flow(service: u32, proto: u8, cport: u16, fflags: u8, rflags: u8) -> [(Flow4K
     let vip = Ipv4Addr::new(198, 18, 100, 1 + service as u8);
     let backend = Ipv4Addr::new(198, 19, 0, 10 + service as u8);
     let snat = Ipv4Addr::new(198, 19, 0, 1);
-    let fkey = Flow4Key::new(client, cport, vip, 80, proto);
-    let forward = Flow4 {
-        nat_src_addr: addr4(snat),
-        nat_dst_addr: addr4(backend),
-        nat_src_port: port(cport - 20000),
-        nat_dst_port: port(80),
+    TestFlow {
         backend_id: service,
         service_id: service,
         created_ns: 1_000 * MS,
-        last_seen_ns: 2_000 * MS,
-        packets: 4,
-        bytes: 400,
-        direction: DIR_FORWARD,
-        tcp_flags: fflags,
-        ..Default::default()
-    };
-    let rkey = forward.other_key(proto);
-    let reply = Flow4 {
-        nat_src_addr: addr4(vip),
-        nat_dst_addr: addr4(client),
-        nat_src_port: port(80),
-        nat_dst_port: port(cport),
-        created_ns: 1_000 * MS,
-        last_seen_ns: 3_000 * MS,
-        packets: 3,
-        bytes: 3000,
-        direction: DIR_REPLY,
-        tcp_flags: rflags,
-        backend_id: service,
-        service_id: service,
-        ..Default::default()
-    };
-    [(fkey, forward), (rkey, reply)]
+        last_seen_ns: [2_000 * MS, 3_000 * MS],
+        packets: [4, 3],
+        bytes: [400, 3000],
+        tcp_flags: [fflags, rflags],
+        ..TestFlow::new(
+            proto,
+            testing::sa(client, cport),
+            testing::sa(vip, 80),
+            testing::sa(snat, cport - 20000),
+            testing::sa(backend, 80),
+        )
+    }
+    .halves()
 }
 
 fn table() -> Vec<PairedFlow> {

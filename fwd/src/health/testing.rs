@@ -3,11 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use fwd_common::{
-    addr4,
-    flow::{DIR_FORWARD, DIR_REPLY},
-    port, Flow4, Flow4Key,
-};
+use fwd_common::{Flow4, Flow4Key};
+
+use crate::testing::{sa, TestFlow};
 
 /// The client.
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -30,33 +28,19 @@ pub fn flow(
     fwd_flags: u8,
     reply_flags: u8,
 ) -> [(Flow4Key, Flow4); 2] {
-    let fkey = Flow4Key::new(CLIENT, cport, VIP, 443, proto);
-    let forward = Flow4 {
-        nat_src_addr: addr4(SNAT),
-        nat_dst_addr: addr4(BACKEND),
-        nat_src_port: port(sport),
-        nat_dst_port: port(443),
-        backend_id,
-        service_id: 0,
-        created_ns,
-        last_seen_ns: created_ns,
-        packets: 1,
-        direction: DIR_FORWARD,
-        tcp_flags: fwd_flags,
-        ..Default::default()
-    };
-    let rkey = forward.other_key(proto);
-    let reply = Flow4 {
-        nat_src_addr: addr4(VIP),
-        nat_dst_addr: addr4(CLIENT),
-        nat_src_port: port(443),
-        nat_dst_port: port(cport),
+    TestFlow {
         backend_id,
         created_ns,
-        last_seen_ns: created_ns,
-        direction: DIR_REPLY,
-        tcp_flags: reply_flags,
-        ..Default::default()
-    };
-    [(fkey, forward), (rkey, reply)]
+        last_seen_ns: [created_ns; 2],
+        packets: [1, 0],
+        tcp_flags: [fwd_flags, reply_flags],
+        ..TestFlow::new(
+            proto,
+            sa(CLIENT, cport),
+            sa(VIP, 443),
+            sa(SNAT, sport),
+            sa(BACKEND, 443),
+        )
+    }
+    .halves()
 }

@@ -234,9 +234,10 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use fwd_common::{addr4, flow::tcp_flags, port, IPPROTO_TCP, IPPROTO_UDP};
+    use fwd_common::{flow::tcp_flags, IPPROTO_TCP, IPPROTO_UDP};
 
     use super::*;
+    use crate::testing::{sa, TestFlow};
 
     const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
@@ -253,31 +254,19 @@ mod tests {
         fwd_flags: u8,
         rev_flags: u8,
     ) -> [(Flow4Key, Flow4); 2] {
-        let fkey = Flow4Key::new(CLIENT, cport, VIP, 80, proto);
-        let forward = Flow4 {
-            nat_src_addr: addr4(SNAT),
-            nat_dst_addr: addr4(BACKEND),
-            nat_src_port: port(sport),
-            nat_dst_port: port(80),
+        TestFlow {
             backend_id,
             service_id: 3,
-            direction: DIR_FORWARD,
-            tcp_flags: fwd_flags,
-            ..Default::default()
-        };
-        let rkey = forward.other_key(proto);
-        let reply = Flow4 {
-            nat_src_addr: addr4(VIP),
-            nat_dst_addr: addr4(CLIENT),
-            nat_src_port: port(80),
-            nat_dst_port: port(cport),
-            backend_id,
-            service_id: 3,
-            direction: DIR_REPLY,
-            tcp_flags: rev_flags,
-            ..Default::default()
-        };
-        [(fkey, forward), (rkey, reply)]
+            tcp_flags: [fwd_flags, rev_flags],
+            ..TestFlow::new(
+                proto,
+                sa(CLIENT, cport),
+                sa(VIP, 80),
+                sa(SNAT, sport),
+                sa(BACKEND, 80),
+            )
+        }
+        .halves()
     }
 
     #[test]
