@@ -4,8 +4,8 @@
 //! backend the relay chose.
 
 use std::{
-    io::{self, BufRead, BufReader, Read, Write},
-    net::{Shutdown, SocketAddr, TcpStream, UdpSocket},
+    io::{self, BufRead, BufReader, Read},
+    net::{SocketAddr, TcpStream, UdpSocket},
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{error::Result, netns::Netns, traffic::IO_TIMEOUT};
+use crate::{error::Result, netns::Netns, traffic::echo_stream};
 
 /// How often server loops check whether they must stop.
 const TICK: Duration = Duration::from_millis(20);
@@ -74,7 +74,7 @@ impl NamedTcp {
                         accepted.fetch_add(1, Ordering::Relaxed);
                         let (name, stop) = (name.clone(), Arc::clone(&stop));
                         let conn = thread::spawn(move || {
-                            let _ = serve(stream, &name, &stop);
+                            let _ = echo_stream(stream, Some(&format!("{name}\n")), &stop);
                         });
                         conns.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
                     }
@@ -111,27 +111,6 @@ impl Drop for NamedTcp {
             let _ = c.join();
         }
     }
-}
-
-fn serve(mut stream: TcpStream, name: &str, stop: &AtomicBool) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(TICK))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    stream.write_all(format!("{name}\n").as_bytes())?;
-    let mut buf = vec![0u8; 16 * 1024];
-    while !stop.load(Ordering::Relaxed) {
-        match stream.read(&mut buf) {
-            Ok(0) => return stream.shutdown(Shutdown::Write),
-            Ok(n) => stream.write_all(&buf[..n])?,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Reads the `<name>\n` line a [`NamedTcp`] sends first.

@@ -73,6 +73,30 @@ impl Netns {
         run(Command::new("ip").args(["-n", &self.name]).args(args))
     }
 
+    /// A veth pair, `name` here and `peer_name` in `peer`, both left down;
+    /// `ethtool -K <end> features...` is applied to each end (e.g.
+    /// `["tx", "off"]`).
+    pub fn veth(&self, name: &str, peer: &Netns, peer_name: &str, features: &[&str]) -> Result<()> {
+        self.ip(&[
+            "link",
+            "add",
+            name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer_name,
+            "netns",
+            peer.name(),
+        ])?;
+        for (ns, end) in [(self, name), (peer, peer_name)] {
+            let mut argv = vec!["ethtool", "-K", end];
+            argv.extend_from_slice(features);
+            ns.run(&argv)?;
+        }
+        Ok(())
+    }
+
     /// Sets a sysctl inside (e.g. `net.ipv4.ip_forward`, `1`).
     pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
         self.run(&["sysctl", "-qw", &format!("{key}={value}")])

@@ -235,21 +235,7 @@ fn new_switch(role: &str) -> Result<Netns> {
 /// final receiver then drops. With offload off the kernel completes the
 /// checksum before the frame leaves, as a real NIC would on the wire.
 fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
-    a.ip(&[
-        "link",
-        "add",
-        a_if,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b_if,
-        "netns",
-        b.name(),
-    ])?;
-    a.run(&["ethtool", "-K", a_if, "tx", "off"])?;
-    b.run(&["ethtool", "-K", b_if, "tx", "off"])?;
-    Ok(())
+    a.veth(a_if, b, b_if, &["tx", "off"])
 }
 
 /// Enslaves `port` to the switch's bridge, brings it up and turns GRO on

@@ -125,17 +125,23 @@ fn tcp_accept_loop(
 }
 
 /// Echoes one connection until EOF, then closes the write side.
-fn tcp_echo(
+fn tcp_echo(stream: TcpStream, peer: SocketAddr, echo: Echo, stop: &AtomicBool) -> io::Result<()> {
+    let greeting = (echo == Echo::WithPeer).then(|| format!("peer {peer}\n"));
+    echo_stream(stream, greeting.as_deref(), stop)
+}
+
+/// Sends `greeting` (if any), then echoes what `stream` receives until
+/// EOF (then closes the write side) or until `stop` is set.
+pub(crate) fn echo_stream(
     mut stream: TcpStream,
-    peer: SocketAddr,
-    echo: Echo,
+    greeting: Option<&str>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(TICK))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    if echo == Echo::WithPeer {
-        stream.write_all(format!("peer {peer}\n").as_bytes())?;
+    if let Some(greeting) = greeting {
+        stream.write_all(greeting.as_bytes())?;
     }
     let mut buf = vec![0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {

@@ -5,6 +5,7 @@ mod bench;
 mod build;
 mod cmd;
 mod demo;
+mod packages;
 mod test;
 mod toolchain;
 

@@ -1,13 +1,18 @@
 //! `cargo xtask test`: build, unit tests, then the integration tests (root).
 
-use std::{env, path::Path, process::Command};
+use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::{build, cmd::run, toolchain};
+use crate::{
+    build,
+    cmd::run,
+    packages::{self, Needed},
+    toolchain,
+};
 
 /// Commands the integration tests run, and the Debian package of each.
-const NEEDED_COMMANDS: &[(&str, &str)] = &[
+const NEEDED_COMMANDS: &[Needed] = &[
     ("ip", "iproute2"),
     ("ethtool", "ethtool"),
     ("sysctl", "procps"),
@@ -20,7 +25,7 @@ const NEEDED_COMMANDS: &[(&str, &str)] = &[
 /// binaries.
 pub fn test(root: &Path, args: &[String]) -> Result<()> {
     require_root()?;
-    install_missing_packages()?;
+    packages::install_missing(NEEDED_COMMANDS, "needed by the integration tests")?;
     let fwd = build::build(root)?;
     let path = toolchain::path_with_tools(root)?;
 
@@ -56,46 +61,4 @@ fn require_root() -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `apt-get install` the packages of missing [`NEEDED_COMMANDS`], with one
-/// `apt-get update` first; nothing when all are there.
-fn install_missing_packages() -> Result<()> {
-    let mut missing: Vec<&str> = NEEDED_COMMANDS
-        .iter()
-        .filter(|(cmd, _)| !on_path(cmd))
-        .map(|(_, pkg)| *pkg)
-        .collect();
-    missing.dedup();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!(
-        "xtask: installing {} (needed by the integration tests)",
-        missing.join(" ")
-    );
-    run(Command::new("apt-get")
-        .arg("update")
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    for (cmd, pkg) in NEEDED_COMMANDS {
-        if !on_path(cmd) {
-            bail!("`{cmd}` is still missing after installing {pkg}");
-        }
-    }
-    Ok(())
-}
-
-/// Whether `cmd` is an executable file in a `PATH` directory (where the
-/// tests will look for it).
-fn on_path(cmd: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = env::var_os("PATH").unwrap_or_default();
-    env::split_paths(&path).map(|d| d.join(cmd)).any(|p| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
 }

@@ -18,28 +18,11 @@ pub fn new_ns(role: &str) -> Result<Netns> {
 
 /// A veth pair `a_if` in `a` -- `b_if` in `b` with the arena's offloads.
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str, offloads: Offloads) -> Result<()> {
-    a.ip(&[
-        "link",
-        "add",
-        a_if,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b_if,
-        "netns",
-        b.name(),
-    ])?;
-    let settings: &[&str] = match offloads {
+    let features: &[&str] = match offloads {
         Offloads::On => &["tx", "off", "gro", "on", "gso", "on"],
         Offloads::Off => &["tx", "off", "tso", "off", "gso", "off", "gro", "off"],
     };
-    for (ns, name) in [(a, a_if), (b, b_if)] {
-        let mut argv = vec!["ethtool", "-K", name];
-        argv.extend_from_slice(settings);
-        ns.run(&argv)?;
-    }
-    Ok(())
+    Ok(a.veth(a_if, b, b_if, features)?)
 }
 
 /// Address (/24) and link up.

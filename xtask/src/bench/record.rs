@@ -87,7 +87,7 @@ pub struct Sample<'a> {
 
 impl<'a> Sample<'a> {
     /// A sample that no generator limited.
-    pub fn new(metric: &'a str, unit: &'a str, value: f64) -> Self {
+    pub fn new((metric, unit): (&'a str, &'a str), value: f64) -> Self {
         Sample {
             metric,
             unit,
@@ -271,13 +271,13 @@ mod tests {
             r.add(
                 "T2 b",
                 Competitor::F1,
-                Sample::new("rate", "packets/s", v).limited(limited),
+                Sample::new(("rate", "packets/s"), v).limited(limited),
             );
         }
         r.add(
             "T1 a",
             Competitor::C1,
-            Sample::new("rate", "packets/s", 5.0),
+            Sample::new(("rate", "packets/s"), 5.0),
         );
         r.unavailable("T1 a", Competitor::U2, &[("rate", "packets/s")], "no UDP");
         let recs = r.records();

@@ -174,43 +174,24 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
 
 fn saturation_samples(ctx: &mut Ctx<'_>, test: &str, c: Competitor, w: &Window) {
     let limited = w.generator_limited();
-    ctx.results.add(
-        test,
-        c,
-        Sample::new(RATE.0, RATE.1, w.rate()).limited(limited),
-    );
-    ctx.results.add(
-        test,
-        c,
-        Sample::new(CPU_ALL.0, CPU_ALL.1, w.cpu_all_per_packet()),
-    );
-    ctx.results.add(
-        test,
-        c,
-        Sample::new(CPU_RELAY.0, CPU_RELAY.1, w.cpu_relay_per_packet()),
-    );
+    ctx.results
+        .add(test, c, Sample::new(RATE, w.rate()).limited(limited));
+    ctx.results
+        .add(test, c, Sample::new(CPU_ALL, w.cpu_all_per_packet()));
+    ctx.results
+        .add(test, c, Sample::new(CPU_RELAY, w.cpu_relay_per_packet()));
 }
 
 fn fixed_samples(ctx: &mut Ctx<'_>, test: &str, c: Competitor, w: &Window) {
+    ctx.results
+        .add(test, c, Sample::new(CPU_ALL_FIXED, w.cpu_all_per_packet()));
     ctx.results.add(
         test,
         c,
-        Sample::new(CPU_ALL_FIXED.0, CPU_ALL_FIXED.1, w.cpu_all_per_packet()),
+        Sample::new(CPU_RELAY_FIXED, w.cpu_relay_per_packet()),
     );
-    ctx.results.add(
-        test,
-        c,
-        Sample::new(
-            CPU_RELAY_FIXED.0,
-            CPU_RELAY_FIXED.1,
-            w.cpu_relay_per_packet(),
-        ),
-    );
-    ctx.results.add(
-        test,
-        c,
-        Sample::new(DELIVERED_FIXED.0, DELIVERED_FIXED.1, 100.0 * w.delivered()),
-    );
+    ctx.results
+        .add(test, c, Sample::new(DELIVERED_FIXED, 100.0 * w.delivered()));
 }
 
 /// fwd alone at the fixed load with `kernel.bpf_stats_enabled=1` (kept
@@ -239,8 +220,7 @@ fn bpf_phase(
             let ns = w
                 .bpf_ns_per_run()
                 .ok_or_else(|| anyhow::anyhow!("fwd's program ran 0 times"))?;
-            ctx.results
-                .add(test, Competitor::F1, Sample::new(BPF.0, BPF.1, ns));
+            ctx.results.add(test, Competitor::F1, Sample::new(BPF, ns));
             Ok(())
         },
     );

@@ -82,10 +82,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             b.cpu_all_ns / n
         );
         let c = arena.competitor;
-        ctx.results.add(test, c, Sample::new(RATE.0, RATE.1, n / b.secs).limited(b.generator_limited()));
-        ctx.results.add(test, c, Sample::new(DELIVERED.0, DELIVERED.1, 100.0 * n / b.sent as f64));
-        ctx.results.add(test, c, Sample::new(CPU_RELAY.0, CPU_RELAY.1, b.cpu_relay_ns / n));
-        ctx.results.add(test, c, Sample::new(CPU_ALL.0, CPU_ALL.1, b.cpu_all_ns / n));
+        ctx.results.add(test, c, Sample::new(RATE, n / b.secs).limited(b.generator_limited()));
+        ctx.results.add(test, c, Sample::new(DELIVERED, 100.0 * n / b.sent as f64));
+        ctx.results.add(test, c, Sample::new(CPU_RELAY, b.cpu_relay_ns / n));
+        ctx.results.add(test, c, Sample::new(CPU_ALL, b.cpu_all_ns / n));
         Ok(())
     });
     for c in competitors {

@@ -56,9 +56,9 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             arena.competitor.id()
         );
         ctx.results
-            .add(TEST, arena.competitor, Sample::new(P50.0, P50.1, p50));
+            .add(TEST, arena.competitor, Sample::new(P50, p50));
         ctx.results
-            .add(TEST, arena.competitor, Sample::new(P99.0, P99.1, p99));
+            .add(TEST, arena.competitor, Sample::new(P99, p99));
         Ok(())
     });
     for c in Competitor::ALL {

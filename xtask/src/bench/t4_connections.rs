@@ -83,15 +83,15 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             done / secs
         );
         let comp = arena.competitor;
-        ctx.results.add(test, comp, Sample::new(RATE.0, RATE.1, done / secs));
-        ctx.results.add(test, comp, Sample::new(CPU_RELAY.0, CPU_RELAY.1, relay_us));
-        ctx.results.add(test, comp, Sample::new(CPU_ALL.0, CPU_ALL.1, all_us));
-        ctx.results.add(test, comp, Sample::new(FAILED.0, FAILED.1, 100.0 * failed / (done + failed)));
+        ctx.results.add(test, comp, Sample::new(RATE, done / secs));
+        ctx.results.add(test, comp, Sample::new(CPU_RELAY, relay_us));
+        ctx.results.add(test, comp, Sample::new(CPU_ALL, all_us));
+        ctx.results.add(test, comp, Sample::new(FAILED, 100.0 * failed / (done + failed)));
         if let (Some(a), Some(b)) = (bpf0, bpf1) {
             let runs = b.1.saturating_sub(a.1);
             if runs > 0 {
                 let ns = b.0.saturating_sub(a.0) as f64 / runs as f64;
-                ctx.results.add(test, comp, Sample::new(BPF.0, BPF.1, ns));
+                ctx.results.add(test, comp, Sample::new(BPF, ns));
             }
         }
         Ok(())

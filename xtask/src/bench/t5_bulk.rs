@@ -77,16 +77,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 arena.competitor.id(),
                 bps / 1e9
             );
-            ctx.results.add(
-                test,
-                arena.competitor,
-                Sample::new(THROUGHPUT.0, THROUGHPUT.1, bps / 1e9),
-            );
-            ctx.results.add(
-                test,
-                arena.competitor,
-                Sample::new(RELAY_BUSY.0, RELAY_BUSY.1, busy),
-            );
+            ctx.results
+                .add(test, arena.competitor, Sample::new(THROUGHPUT, bps / 1e9));
+            ctx.results
+                .add(test, arena.competitor, Sample::new(RELAY_BUSY, busy));
             Ok(())
         });
         for c in Competitor::ALL {

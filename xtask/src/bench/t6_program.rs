@@ -79,7 +79,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             .parse()
             .with_context(|| format!("a median in {line:?}"))?;
         ctx.results
-            .add(TEST, Competitor::F1, Sample::new(metric, UNIT, median));
+            .add(TEST, Competitor::F1, Sample::new((metric, UNIT), median));
         seen += 1;
     }
     if seen != CASES.len() * ctx.scale.reps {

@@ -126,13 +126,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             ctx.results.add(
                 test,
                 c,
-                Sample::new(RATE.0, RATE.1, w.rate()).limited(w.generator_limited()),
+                Sample::new(RATE, w.rate()).limited(w.generator_limited()),
             );
-            ctx.results.add(
-                test,
-                c,
-                Sample::new(CPU_RELAY.0, CPU_RELAY.1, w.cpu_relay_per_packet()),
-            );
+            ctx.results
+                .add(test, c, Sample::new(CPU_RELAY, w.cpu_relay_per_packet()));
             Ok(())
         });
         if phase == 0 {
@@ -151,17 +148,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 ctx.results.add(
                     test,
                     c,
-                    Sample::new(
-                        CPU_RELAY_FIXED.0,
-                        CPU_RELAY_FIXED.1,
-                        w.cpu_relay_per_packet(),
-                    ),
+                    Sample::new(CPU_RELAY_FIXED, w.cpu_relay_per_packet()),
                 );
-                ctx.results.add(
-                    test,
-                    c,
-                    Sample::new(CPU_ALL_FIXED.0, CPU_ALL_FIXED.1, w.cpu_all_per_packet()),
-                );
+                ctx.results
+                    .add(test, c, Sample::new(CPU_ALL_FIXED, w.cpu_all_per_packet()));
                 Ok(())
             });
         }
@@ -170,11 +160,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             let live = live_flows(a)?;
             eprintln!("bench:   {}: {live} live flows", a.competitor.id());
             ctx.results
-                .add(test, a.competitor, Sample::new(LIVE.0, LIVE.1, live as f64));
+                .add(test, a.competitor, Sample::new(LIVE, live as f64));
         }
         for (c, (bytes, how)) in memory.drain(..) {
-            ctx.results
-                .add(memory_test, c, Sample::new(MEMORY.0, MEMORY.1, bytes));
+            ctx.results.add(memory_test, c, Sample::new(MEMORY, bytes));
             ctx.results.note(memory_test, c, MEMORY.0, how);
         }
         for c in competitors {
