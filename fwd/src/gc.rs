@@ -23,9 +23,10 @@ use fwd_common::{
 use log::debug;
 
 use crate::{
+    clock::monotonic_ns,
+    config::RelaySettings,
     datapath::{Datapath, DatapathError},
     flows::{end_event, ended_by_datapath, HalfIndex},
-    plan::RelaySettings,
 };
 
 /// A half without its partner exists for microseconds while the datapath
@@ -179,7 +180,8 @@ pub struct GcPlan {
 }
 
 impl GcPlan {
-    /// Every key to delete, in order.
+    /// Every key to delete, in order (tests).
+    #[cfg(test)]
     pub fn deletions(&self) -> Vec<Flow4Key> {
         self.expiries
             .iter()
@@ -274,17 +276,6 @@ pub fn plan(
     out
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock the datapath stamps flows with.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// What one GC run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcRun {
@@ -327,7 +318,7 @@ pub fn run_once(datapath: &mut Datapath, settings: &RelaySettings) -> Result<GcR
                 Ok(()) => first_removed |= i == 0,
                 Err(e) => {
                     stats.errors += 1;
-                    debug!("gc: {}", crate::error_chain(&e));
+                    debug!("gc: {}", crate::text::error_chain(&e));
                 }
             }
         }
@@ -359,5 +350,4 @@ fn refreshed(datapath: &Datapath, expiry: &Expiry) -> bool {
 }
 
 #[cfg(test)]
-#[path = "gc_tests.rs"]
 mod tests;

@@ -21,14 +21,13 @@ use super::protocol::{
     ReasonCount, ReloadReport, Request, Response, ServiceStatus, StatusReport, TableStatus, Totals,
 };
 use crate::{
+    clock::monotonic_ns,
     datapath::DatapathError,
-    flowlog::rfc3339_millis,
     flows::{ended_by_datapath, pairs, Endpoints, PairedFlow},
-    gc::monotonic_ns,
     health::report::HealthStatus,
-    plan::{proto_name, Plan, PlannedService},
-    reconcile::BackendRef,
-    state::Shared,
+    plan::{proto_name, BackendRef, Plan, PlannedService},
+    state::{Shared, Stop},
+    text::{error_chain, rfc3339_millis},
 };
 
 /// The response to `request`.
@@ -37,7 +36,7 @@ pub fn answer(shared: &Shared, request: &Request) -> Response {
         Request::Status => status(shared).map(|r| Response::Status(Box::new(r))),
         Request::Reload => return reload(shared),
         Request::Stop(how) => {
-            shared.request_stop(*how);
+            shared.stop.request(Stop { keep: how.keep });
             return Response::Stopping(*how);
         }
         Request::Flows(filter) => {
@@ -52,7 +51,7 @@ pub fn answer(shared: &Shared, request: &Request) -> Response {
         }
     };
     result.unwrap_or_else(|e| Response::Error {
-        message: crate::error_chain(&e),
+        message: error_chain(&e),
     })
 }
 
@@ -87,7 +86,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
     };
     let flows = pairs(&entries);
     let active = active_by_backend(&flows);
-    let health = shared.health().snapshot();
+    let health = shared.health.snapshot();
     let services = shared
         .plan()
         .services
@@ -125,7 +124,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
         })
         .collect();
     let (reasons, totals) = reason_rows(&reasons);
-    let gc = shared.gc_totals().sum;
+    let gc = shared.counters.gc_totals().sum;
     let started = shared.started;
     Ok(StatusReport {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -145,7 +144,13 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
         services,
         reasons,
         totals,
-        flows_closed: closed_by_reason(shared.flows_closed().iter().map(|(k, n)| (k.reason, *n))),
+        flows_closed: closed_by_reason(
+            shared
+                .counters
+                .flows_closed()
+                .iter()
+                .map(|(k, n)| (k.reason, *n)),
+        ),
         connection_table: TableStatus {
             entries: entries.len() as u64,
             capacity: u64::from(capacity),
@@ -153,14 +158,14 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
         },
         flow_events_lost: lost,
         gc: GcStatus {
-            runs: shared.gc_totals().runs,
+            runs: shared.counters.gc_totals().runs,
             expired_timeout: gc.expired_timeout,
             expired_pressure: gc.expired_pressure,
             orphans: gc.orphans,
             refreshed: gc.refreshed,
             errors: gc.errors,
         },
-        dns: crate::dns::report::of_shared(shared),
+        dns: dns_report(shared),
     })
 }
 
@@ -311,7 +316,7 @@ fn reload(shared: &Shared) -> Response {
             message: "this instance cannot reload".into(),
         };
     };
-    match reconciler.reload(shared) {
+    match shared.reload() {
         Ok(plan) => {
             log::info!("reloaded {}", reconciler.file().display());
             Response::Reloaded(ReloadReport {
@@ -321,12 +326,21 @@ fn reload(shared: &Shared) -> Response {
             })
         }
         Err(e) => {
-            let message = format!(
-                "reload refused, nothing changed: {}",
-                crate::error_chain(&e)
-            );
+            let message = format!("reload refused, nothing changed: {}", error_chain(&e));
             log::warn!("{message}");
             Response::Error { message }
         }
     }
 }
+
+/// The report of a running relay (`None` without names).
+fn dns_report(shared: &Shared) -> Option<crate::dns::report::DnsReport> {
+    let servers = shared.reconciler().map_or_else(
+        || "unknown".to_string(),
+        |r| crate::dns::Servers::of(&r.desired().config.dns_servers).to_string(),
+    );
+    crate::dns::report::report(servers, &shared.dns.snapshot())
+}
+
+#[cfg(test)]
+mod tests;

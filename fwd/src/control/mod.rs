@@ -15,16 +15,11 @@ pub mod protocol;
 pub mod render;
 pub mod server;
 
-pub use self::{
-    protocol::{Request, Response},
-    server::ControlSocket,
-};
+pub use self::server::ControlSocket;
 
 /// Where `fwd attach` listens and `fwd status`/`fwd flows` connect by
 /// default.
 pub const DEFAULT_SOCKET: &str = "/run/fwd/fwd.sock";
 
-#[cfg(test)]
-mod report_tests;
 #[cfg(test)]
 mod tests;

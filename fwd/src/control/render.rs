@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::protocol::{FlowsReport, StatusReport};
-use crate::report::table;
+use crate::text::table;
 
 fn cells<const N: usize>(cells: [&str; N]) -> Vec<String> {
     cells.iter().map(|s| s.to_string()).collect()

@@ -8,6 +8,7 @@
 mod attach;
 mod batch;
 mod error;
+mod events;
 mod maglev_tables;
 pub mod pin;
 mod stats;
@@ -29,13 +30,11 @@ use self::error::{is_missing, map_err};
 pub use self::{
     attach::{AttachMode, AttachedMode},
     error::DatapathError,
+    events::FlowEvents,
     maglev_tables::members as maglev_members,
     stats::InterfaceReasons,
 };
-use crate::{
-    plan::{Plan, RelaySettings},
-    EBPF_OBJECT,
-};
+use crate::{config::RelaySettings, plan::Plan, EBPF_OBJECT};
 
 /// Name of the XDP program in the object.
 pub const PROGRAM: &str = "fwd_xdp";

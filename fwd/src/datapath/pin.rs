@@ -23,7 +23,7 @@ use fwd_common::maps::{self as names, MAGLEV_SIZE};
 use log::info;
 
 use super::{DatapathError, EBPF_OBJECT};
-use crate::plan::RelaySettings;
+use crate::config::RelaySettings;
 
 /// Where `fwd attach` pins its state unless told otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";

@@ -1,6 +1,6 @@
 //! What is known of each backend name: the answer in use, its TTL, and the
 //! failures counted. Written by `fwd attach` at start and by the resolver
-//! task ([`crate::dns::run`]); read by `fwd status` and the metrics.
+//! task (`crate::tasks::dns`); read by `fwd status` and the metrics.
 
 use std::{
     collections::{BTreeMap, BTreeSet},

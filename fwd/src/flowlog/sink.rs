@@ -5,14 +5,13 @@ use std::{
     io::{self, BufWriter, Write},
     os::unix::fs::OpenOptionsExt as _,
     path::PathBuf,
-    sync::{Arc, Mutex},
 };
 
 use fwd_common::events::FlowEvent;
 use log::{info, warn};
 
-use super::{Clock, FlowRecord};
-use crate::{plan::Plan, state::Shared};
+use super::FlowRecord;
+use crate::{clock::Clock, plan::Plan};
 
 /// Where `--flow-log` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +88,7 @@ impl FlowLog {
     }
 
     /// A log writing into `out` (tests).
+    #[cfg(test)]
     pub fn to_writer(out: Box<dyn Write + Send>) -> FlowLog {
         FlowLog {
             out,
@@ -112,7 +112,7 @@ impl FlowLog {
     /// [`FlowLog::write`], logging the first failure of a streak and the
     /// recovery (events that could not be written are lost from the log,
     /// not from the counters).
-    fn write_logged(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) {
+    pub fn write_logged(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) {
         match self.write(events, plan, clock) {
             Ok(()) if self.failing => {
                 self.failing = false;
@@ -127,40 +127,6 @@ impl FlowLog {
                 );
             }
             Err(_) => {}
-        }
-    }
-}
-
-/// The one destination of flow events, shared by the ring-buffer consumer
-/// and the GC.
-pub struct FlowSink {
-    shared: Arc<Shared>,
-    log: Option<Mutex<FlowLog>>,
-}
-
-impl FlowSink {
-    /// A sink counting into `shared` and writing to `log` if any.
-    pub fn new(shared: Arc<Shared>, log: Option<FlowLog>) -> FlowSink {
-        FlowSink {
-            shared,
-            log: log.map(Mutex::new),
-        }
-    }
-
-    /// Counts every event (always, flow log or not: the metrics count
-    /// closed flows), then writes them to the flow log.
-    pub fn handle(&self, events: &[FlowEvent]) {
-        if events.is_empty() {
-            return;
-        }
-        for e in events {
-            self.shared.record_event(e);
-        }
-        if let Some(log) = &self.log {
-            let clock = Clock::now();
-            log.lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .write_logged(events, &self.shared.plan(), &clock);
         }
     }
 }

@@ -11,8 +11,8 @@ use std::{
 
 use fwd_common::FlowEvent;
 
-use super::{passive::Inbox, spec::Unchecked, tracker::State};
-use crate::reconcile::BackendRef;
+use super::{passive::Inbox, tracker::State};
+use crate::{config::health::Unchecked, plan::BackendRef};
 
 /// What took a backend down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -221,5 +221,4 @@ impl Followed {
 }
 
 #[cfg(test)]
-#[path = "passive_tests.rs"]
 mod tests;

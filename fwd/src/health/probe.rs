@@ -20,7 +20,7 @@ use tokio::{
     time::timeout,
 };
 
-use super::spec::Probe;
+use crate::config::health::Probe;
 
 /// Most bytes read while looking for the status line.
 pub const MAX_STATUS_LINE: usize = 1024;

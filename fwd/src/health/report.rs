@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{book::HealthSnapshot, tracker::State};
-use crate::{flowlog::rfc3339_millis, reconcile::BackendRef};
+use crate::{plan::BackendRef, text::rfc3339_millis};
 
 /// One backend's health, as `fwd status --json` prints it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +94,10 @@ mod tests {
     use std::{collections::BTreeMap, net::Ipv4Addr};
 
     use super::*;
-    use crate::health::{BackendHealth, DownCause, Unchecked};
+    use crate::{
+        config::health::Unchecked,
+        health::{book::DownCause, BackendHealth},
+    };
 
     #[test]
     fn from_the_book() {

@@ -4,11 +4,14 @@
 
 use std::{collections::BTreeMap, net::SocketAddrV4};
 
-use super::{
-    probe::Target,
-    spec::{Health, HealthCheck, Probe, Unchecked},
+use super::probe::Target;
+use crate::{
+    config::{
+        health::{Health, HealthCheck, Probe, Unchecked},
+        Config,
+    },
+    plan::{BackendRef, Plan},
 };
-use crate::{config::Config, plan::Plan, reconcile::BackendRef};
 
 /// One checked backend.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -113,6 +113,7 @@ impl PassiveStreak {
         false
     }
 
+    #[cfg(test)]
     /// Failures in a row so far.
     pub fn failures(&self) -> u32 {
         self.failures

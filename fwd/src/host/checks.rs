@@ -336,5 +336,4 @@ pub fn preflight(
 }
 
 #[cfg(test)]
-#[path = "checks_tests.rs"]
 mod tests;

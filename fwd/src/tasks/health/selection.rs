@@ -1,17 +1,21 @@
-//! The monitor's way to the datapath (a child of `monitor`): bringing
+//! The health task's way to the datapath: bringing
 //! `Desired.down` in line with the backends' states through the
 //! reconciler, and `on_down = "reset"`.
 
 use std::{collections::BTreeSet, sync::Arc};
 
+use fwd_common::events::FlowEvent;
 use log::{info, warn};
 use tokio::{task::spawn_blocking, time::Instant};
 
 use super::{Monitor, RETRY};
 use crate::{
-    error_chain,
-    health::{backend_name, reset::reset_backend, spec::OnDown, tracker::State},
-    reconcile::BackendRef,
+    clock::monotonic_ns,
+    config::health::OnDown,
+    datapath::{Datapath, DatapathError},
+    health::{backend_name, reset::select, tracker::State},
+    plan::BackendRef,
+    text::error_chain,
 };
 
 impl Monitor {
@@ -34,7 +38,7 @@ impl Monitor {
             let reconciler = shared.reconciler()?;
             Some(
                 reconciler
-                    .replan(&shared, |d| {
+                    .replan(&shared.installed, |d| {
                         d.down.retain(|k| !before.contains(k));
                         d.down.extend(after);
                     })
@@ -112,4 +116,25 @@ impl Monitor {
             Err(e) => warn!("health: resetting flows: {e}"),
         }
     }
+}
+
+/// Removes every flow of backend `backend_id`; returns the end events of
+/// the flows removed. Blocking (reads the whole table under the lock).
+fn reset_backend(
+    datapath: &mut Datapath,
+    backend_id: u32,
+) -> Result<Vec<FlowEvent>, DatapathError> {
+    let entries = datapath.flows()?;
+    let mut events = Vec::new();
+    for removal in select(&entries, backend_id, monotonic_ns()) {
+        let mut first_removed = false;
+        for (i, key) in removal.keys.iter().enumerate() {
+            datapath.remove_flow(key)?;
+            first_removed |= i == 0;
+        }
+        if first_removed {
+            events.extend(removal.end);
+        }
+    }
+    Ok(events)
 }

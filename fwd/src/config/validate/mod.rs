@@ -13,9 +13,8 @@ use super::{
     BackendSpec, Config, ConfigError, ConfigWarning, Invalid, Listen, NamedBackend, Position,
     Problem, Protocol, Service, Snat,
 };
-use crate::plan::RelaySettings;
+use crate::config::RelaySettings;
 
-#[path = "health.rs"]
 mod health;
 pub(super) use health::RawHealth;
 

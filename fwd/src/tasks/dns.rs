@@ -5,7 +5,7 @@
 //! answer is removed: its flows continue, it gets no new ones).
 //!
 //! A failed resolution keeps the last good answer; it is logged, counted
-//! ([`super::DnsStatus`]) and tried again after 1 s, 2 s, 4 s ... 30 s.
+//! ([`crate::dns::DnsStatus`]) and tried again after 1 s, 2 s, 4 s ... 30 s.
 
 use std::{
     collections::BTreeSet,
@@ -17,20 +17,22 @@ use std::{
 use log::{debug, info, warn};
 use tokio::sync::watch;
 
-use super::{
-    expand::names,
-    schedule::{refresh_after, retry_after, Schedule},
-    start::resolve_names,
-    Answers, Resolver, Servers,
+use crate::{
+    dns::{
+        names, resolve_names,
+        schedule::{refresh_after, retry_after, Schedule},
+        Answers, Resolver, Servers,
+    },
+    state::Shared,
+    text::error_chain,
 };
-use crate::{error_chain, state::Shared};
 
 /// How often the task looks at the file's names when no name is due (a
-/// reload that adds a name should also call [`super::DnsStatus::wake`]).
+/// reload that adds a name should also call [`crate::dns::DnsStatus::wake`]).
 const LOOK: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` changes. Does nothing without a reconciler.
-pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let Some(reconciler) = shared.reconciler() else {
         warn!("dns: no reconciler: backend names are not resolved again");
         return;
@@ -40,10 +42,10 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         let desired = reconciler.desired();
         let used = names(&desired.config);
-        shared.dns().set_names(&used);
+        shared.dns.set_names(&used);
         let now = Instant::now();
         schedule.sync(used.keys(), now, |name| {
-            let st = shared.dns().get(name)?;
+            let st = shared.dns.get(name)?;
             Some(st.resolved? + refresh_after(st.ttl?))
         });
         let due = schedule.due(now);
@@ -73,7 +75,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let next = schedule.next().map_or(look, |t| t.min(look));
         tokio::select! {
             _ = tokio::time::sleep_until(next.into()) => {}
-            _ = shared.dns().woken() => {}
+            _ = shared.dns.woken() => {}
             _ = stop.changed() => return,
         }
     }
@@ -92,7 +94,7 @@ async fn refresh(
     for (name, result) in resolve_names(resolver, due).await {
         match result {
             Ok(answer) => {
-                shared.dns().record_answer(&name, &answer);
+                shared.dns.record_answer(&name, &answer);
                 let next = refresh_after(answer.ttl);
                 schedule.set(&name, answer.at + next);
                 debug!(
@@ -113,11 +115,11 @@ async fn refresh(
 
 /// Counts, logs and schedules a failed resolution of `name`.
 fn failed(shared: &Shared, schedule: &mut Schedule, name: &str, error: &str) {
-    let n = shared.dns().record_failure(name, error.to_string());
+    let n = shared.dns.record_failure(name, error.to_string());
     let wait = retry_after(n);
     schedule.set(name, Instant::now() + wait);
     let kept = shared
-        .dns()
+        .dns
         .get(name)
         .map(|s| addrs(&s.addrs))
         .unwrap_or_default();
@@ -141,7 +143,7 @@ async fn apply(shared: &Arc<Shared>, changes: Answers, before: &Answers) {
     let s = Arc::clone(shared);
     let result = tokio::task::spawn_blocking(move || {
         let reconciler = s.reconciler().expect("checked when the task started");
-        reconciler.replan(&s, |d| {
+        reconciler.replan(&s.installed, |d| {
             d.resolved.extend(changes);
             let used = names(&d.config);
             d.resolved.retain(|n, _| used.contains_key(n));

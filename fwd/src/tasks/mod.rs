@@ -1,24 +1,29 @@
 //! The running phase of `fwd attach`: the tasks that share the relay's
 //! state ([`Shared`]) until a signal stops them.
 //!
-//! - the GC expires idle flows every `gc_interval` and sends the end events
-//!   of the flows it deletes to the flow sink;
-//! - the flow-event consumer reads the datapath's ring buffer into the same
-//!   sink ([`crate::flowlog`]);
+//! - [`gc`]: expires idle flows every `gc_interval` and sends the end
+//!   events of the flows it deletes to the flow sink;
+//! - [`flow_events`]: reads the datapath's ring buffer into the same sink
+//!   ([`sink`]: counters, passive health, the flow log);
 //! - the control server answers `fwd status` and `fwd flows`
 //!   ([`crate::control`]);
-//! - the DNS task resolves backend names again when their TTL ends and
-//!   installs changed answers ([`crate::dns::run`]);
-//! - the health task checks the backends and takes those that fail out of
-//!   selection ([`crate::health::monitor::run`]).
+//! - [`dns`]: resolves backend names again when their TTL ends and
+//!   installs changed answers;
+//! - [`health`]: checks the backends and takes those that fail out of
+//!   selection.
 //!
 //! Map reads and writes run on blocking threads (a large connection table
 //! takes a while to read) and hold the datapath lock only there, never
 //! across an await.
 
+mod dns;
+mod flow_events;
+mod gc;
+mod health;
+mod sink;
+
 use std::{sync::Arc, time::Duration};
 
-use aya::maps::{MapData, RingBuf};
 use log::{info, warn};
 use tokio::{
     signal::unix::Signal,
@@ -27,13 +32,10 @@ use tokio::{
     time::{timeout, Instant},
 };
 
+use self::sink::FlowSink;
 use crate::{
-    control::server as control,
-    datapath::DatapathError,
-    error_chain,
-    flowlog::{consumer, FlowLog, FlowSink},
-    gc,
-    state::Shared,
+    control::server as control, datapath::FlowEvents, flowlog::FlowLog, state::Shared,
+    text::error_chain,
 };
 
 /// How long the tasks may take to finish after the stop signal.
@@ -50,7 +52,7 @@ impl Tasks {
     /// its ring buffer) and the control server. Needs a tokio runtime.
     pub fn start(
         shared: &Arc<Shared>,
-        ring: Option<RingBuf<MapData>>,
+        events: Option<FlowEvents>,
         flow_log: Option<FlowLog>,
         control: tokio::net::UnixListener,
     ) -> Tasks {
@@ -59,19 +61,19 @@ impl Tasks {
         let mut handles = Vec::new();
         handles.push((
             "gc",
-            tokio::spawn(gc_loop(
+            tokio::spawn(gc::run(
                 Arc::clone(shared),
                 Arc::clone(&sink),
                 stopped.clone(),
             )),
         ));
-        match ring {
-            Some(ring) => {
+        match events {
+            Some(events) => {
                 let (sink, stopped) = (Arc::clone(&sink), stopped.clone());
                 handles.push((
                     "flow events",
                     tokio::spawn(async move {
-                        if let Err(e) = consumer::run(ring, sink, stopped).await {
+                        if let Err(e) = flow_events::run(events, sink, stopped).await {
                             warn!("flow events: {e}; no more flow events are read");
                         }
                     }),
@@ -81,11 +83,11 @@ impl Tasks {
         }
         handles.push((
             "dns",
-            tokio::spawn(crate::dns::run(Arc::clone(shared), stopped.clone())),
+            tokio::spawn(dns::run(Arc::clone(shared), stopped.clone())),
         ));
         handles.push((
             "health",
-            tokio::spawn(crate::health::monitor::run(
+            tokio::spawn(health::run(
                 Arc::clone(shared),
                 Arc::clone(&sink),
                 stopped.clone(),
@@ -138,16 +140,15 @@ pub async fn run_until_stop(
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); return false; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); return false; }
-            how = shared.stop_requested() => {
+            how = shared.stop.requested() => {
                 info!("stop requested{}", if how.keep { " (keeping the datapath)" } else { "" });
                 return how.keep;
             }
             _ = hup => {
                 info!("SIGHUP: reloading");
                 let shared = Arc::clone(shared);
-                let result = tokio::task::spawn_blocking(move || match shared.reconciler() {
-                    Some(r) => r.reload(&shared).map(|_| ()).map_err(|e| error_chain(&e)),
-                    None => Err("no reconciler".into()),
+                let result = tokio::task::spawn_blocking(move || {
+                    shared.reload().map(drop).map_err(|e| error_chain(&e))
                 })
                 .await;
                 match result {
@@ -178,46 +179,6 @@ pub async fn release(shared: Arc<Shared>) {
         }
     }
     warn!("the relay state is still in use at exit; leaving it to the process exit");
-}
-
-/// Waits for SIGTERM or SIGINT.
-pub async fn wait_for_signal(sigterm: &mut Signal, sigint: &mut Signal) {
-    tokio::select! {
-        _ = sigterm.recv() => info!("SIGTERM: stopping"),
-        _ = sigint.recv() => info!("SIGINT: stopping"),
-    }
-}
-
-/// Expires idle flows every `gc_interval` until `stop` changes.
-async fn gc_loop(shared: Arc<Shared>, sink: Arc<FlowSink>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(shared.plan().settings.gc_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // The first tick is immediate: nothing to expire yet.
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let (shared, sink) = (Arc::clone(&shared), Arc::clone(&sink));
-                match tokio::task::spawn_blocking(move || gc_once(&shared, &sink)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => warn!("gc: {}", error_chain(&e)),
-                    Err(e) => warn!("gc: {e}"),
-                }
-            }
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-/// One GC run: expire under the datapath lock, then (lock released) send
-/// the end events to the sink and add the run to the totals.
-fn gc_once(shared: &Shared, sink: &FlowSink) -> Result<(), DatapathError> {
-    let run = {
-        let mut datapath = shared.datapath();
-        gc::run_once(&mut datapath, &shared.plan().settings)?
-    };
-    sink.handle(&run.events);
-    shared.record_gc(&run.stats);
-    Ok(())
 }
 
 /// Takes the datapath back once every other owner of `shared` is gone

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::{
-    config::{Config, ConfigError, ConfigWarning, Invalid, Problem},
+use crate::config::{
     health::{Health, HealthCheck, OnDown, Probe, Unchecked},
+    Config, ConfigError, ConfigWarning, Invalid, Problem,
 };
 
 fn service(listen: &str, extra: &str) -> String {

@@ -3,19 +3,15 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::testing::{self, TestFlow};
-
 use fwd_common::{flow::tcp_flags::*, Counter, Flow4, Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
 
-use super::{
-    answer::{active_by_backend, closed_by_reason, flow_entries, reason_rows, unknown_service},
-    protocol::*,
-    render,
-};
+use super::{active_by_backend, closed_by_reason, flow_entries, reason_rows, unknown_service};
 use crate::{
+    control::{protocol::*, render},
     flows::{pairs, PairedFlow},
     health::report::HealthStatus,
     plan::{Plan, PlannedBackend, PlannedService},
+    testing::{self, TestFlow},
 };
 
 fn sa(s: &str) -> SocketAddrV4 {

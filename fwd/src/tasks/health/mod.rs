@@ -21,21 +21,23 @@ use tokio::{
     time::{Instant, MissedTickBehavior},
 };
 
-use super::{
-    backend_name,
-    book::DownCause,
-    passive::Followed,
-    probe,
-    targets::{targets, Checked, Targets},
-    tracker::{PassiveStreak, State, Tracker},
-};
-use crate::{
-    error_chain, flowlog::FlowSink, gc::monotonic_ns, plan::Plan, reconcile::BackendRef,
-    state::Shared,
-};
-
-#[path = "selection.rs"]
 mod selection;
+
+use super::sink::FlowSink;
+use crate::{
+    clock::monotonic_ns,
+    health::{
+        backend_name,
+        book::DownCause,
+        passive::Followed,
+        probe,
+        targets::{targets, Checked, Targets},
+        tracker::{PassiveStreak, State, Tracker},
+    },
+    plan::{BackendRef, Plan},
+    state::Shared,
+    text::error_chain,
+};
 
 /// How often the monitor looks at the plan, passive health and the
 /// reconciler.
@@ -82,7 +84,11 @@ struct Monitor {
 
 /// Runs the health checks until `stop` changes. Does nothing without a
 /// reconciler (nothing could be taken out of selection).
-pub async fn run(shared: Arc<Shared>, sink: Arc<FlowSink>, mut stop: watch::Receiver<bool>) {
+pub(in crate::tasks) async fn run(
+    shared: Arc<Shared>,
+    sink: Arc<FlowSink>,
+    mut stop: watch::Receiver<bool>,
+) {
     if shared.reconciler().is_none() {
         warn!("health: no reconciler; backends are not checked");
         return;
@@ -185,8 +191,8 @@ impl Monitor {
             .iter()
             .map(|(k, w)| (w.checked.id, k.clone()))
             .collect();
-        self.shared.health().set_targets(&texts, unchecked);
-        self.shared.health().inbox.watch(
+        self.shared.health.set_targets(&texts, unchecked);
+        self.shared.health.inbox.watch(
             self.watched
                 .values()
                 .filter(|w| w.checked.check.passive())
@@ -234,7 +240,7 @@ impl Monitor {
         if change == Some(State::Up) {
             w.passive.clear();
         }
-        self.shared.health().update(&report.key, &text, |h| {
+        self.shared.health.update(&report.key, &text, |h| {
             if ok {
                 h.checks_ok += 1;
             } else {
@@ -278,7 +284,7 @@ impl Monitor {
     /// Takes new connection attempts from the inbox and decides those that
     /// can be decided; enough failures in a row take a backend down.
     async fn passive(&mut self) {
-        self.followed.add(self.shared.health().inbox.take());
+        self.followed.add(self.shared.health.inbox.take());
         if self.followed.is_empty() {
             return;
         }
@@ -316,7 +322,7 @@ impl Monitor {
             let threshold = w.checked.check.passive_failures;
             let text = w.checked.short();
             let down = w.passive.record(failed, threshold) && w.tracker.force_down();
-            self.shared.health().update(key, &text, |h| {
+            self.shared.health.update(key, &text, |h| {
                 h.passive_failures += u64::from(failed);
                 if down {
                     h.state = State::Down;

@@ -1,8 +1,6 @@
 //! Good files and each kind of bad file: every error names its key and line.
 
-#[path = "tests_across.rs"]
 mod across;
-#[path = "tests_dns.rs"]
 mod dns;
 
 use std::{net::Ipv4Addr, time::Duration};
@@ -108,7 +106,7 @@ gc_interval = "1s"
 #[test]
 fn defaults() {
     let c = Config::parse(&svc("198.18.0.1", "\"198.19.0.1\"")).unwrap();
-    assert_eq!(c.relay, crate::plan::RelaySettings::default());
+    assert_eq!(c.relay, crate::config::RelaySettings::default());
     assert_eq!(c.relay.snat_ports, 10000..=32767);
     assert_eq!(c.relay.max_flows, 131072);
     assert_eq!(c.relay.tcp_established, Duration::from_secs(7440));
@@ -120,7 +118,7 @@ fn defaults() {
 
 #[test]
 fn example_maps_toml_parses() {
-    let c = Config::parse(include_str!("../../../maps.toml")).unwrap();
+    let c = Config::parse(include_str!("../../../../maps.toml")).unwrap();
     assert!(c.services.len() >= 2);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
