@@ -5,6 +5,8 @@ mod bench;
 mod build;
 mod cmd;
 mod demo;
+mod lint;
+mod modgraph;
 mod packages;
 mod test;
 mod toolchain;
@@ -32,6 +34,9 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// The quick checks: fwd's modules have no dependency cycle, rustfmt,
+    /// clippy (userspace and eBPF), docs without warnings.
+    Lint,
     /// Builds, then relays TCP and UDP between network namespaces through
     /// fwd and prints what each side saw (needs root).
     Demo,
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Task::Test { args } => test::test(&root, &args),
+        Task::Lint => lint::lint(&root),
         Task::Demo => demo::demo(&root),
         Task::Bench { quick, only, out } => {
             bench::bench(&root, &bench::Options { quick, only, out })

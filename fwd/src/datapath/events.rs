@@ -13,11 +13,12 @@ use fwd_common::FlowEvent;
 /// The datapath's flow events, taken once from the [`super::Datapath`].
 pub struct FlowEvents {
     ring: RingBuf<MapData>,
+    skipped: u64,
 }
 
 impl FlowEvents {
     pub(super) fn new(ring: RingBuf<MapData>) -> FlowEvents {
-        FlowEvents { ring }
+        FlowEvents { ring, skipped: 0 }
     }
 
     /// The next queued event, `None` when the ring is empty (items too
@@ -28,7 +29,13 @@ impl FlowEvents {
             if let Some(e) = parse(&item) {
                 return Some(e);
             }
+            self.skipped += 1;
         }
+    }
+
+    /// Items skipped so far because they were too short to be an event.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 }
 

@@ -25,8 +25,7 @@ mod run;
 use std::{net::Ipv4Addr, thread};
 
 use anyhow::{bail, ensure, Context as _, Result};
-use aya::maps::{MapData, RingBuf};
-use fwd::datapath::Datapath;
+use fwd::datapath::{Datapath, FlowEvents};
 use fwd_common::{counters::xdp_action, Flow4Key, IPPROTO_UDP};
 use tests::packet::PacketBuilder;
 
@@ -212,7 +211,7 @@ fn measure(
 /// the flow events drained between batches, outside the timed runs.
 fn new_flows(
     dp: &mut Datapath,
-    events: &mut RingBuf<MapData>,
+    events: &mut FlowEvents,
     next: &mut usize,
     runs: usize,
     times: &mut Vec<u64>,
@@ -225,7 +224,7 @@ fn new_flows(
                 .context("clearing the table between batches")?;
         }
         if next.is_multiple_of(1024) {
-            while events.next().is_some() {}
+            while events.next_event().is_some() {}
         }
         let host = u8::try_from(10 + (*next / ports) % 200).expect("fits");
         let src = sa(Ipv4Addr::new(198, 18, 0, host), {

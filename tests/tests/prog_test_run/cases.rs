@@ -1,7 +1,7 @@
 //! The cases: a table of frames run in order against one datapath (later
 //! cases see the flows earlier ones created), and scenario tests.
 
-use fwd::{datapath::Datapath, plan::RelaySettings};
+use fwd::{config::RelaySettings, datapath::Datapath};
 use fwd_common::{
     addr4_from_raw,
     counters::xdp_action,

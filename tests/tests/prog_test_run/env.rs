@@ -13,8 +13,9 @@ use std::{
 };
 
 use fwd::{
+    config::RelaySettings,
     datapath::Datapath,
-    plan::{Plan, PlannedBackend, PlannedService, RelaySettings},
+    plan::{Plan, PlannedBackend, PlannedService},
 };
 use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
 
