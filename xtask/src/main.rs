@@ -5,7 +5,6 @@ mod bench;
 mod build;
 mod cmd;
 mod demo;
-mod packages;
 mod test;
 mod toolchain;
 
