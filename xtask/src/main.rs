@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test { args } => test::test(&root, &args),
         Task::Demo => demo::demo(&root),
         Task::Bench { quick, only, out } => {
-            bench::bench(&root, &bench::Options { quick, only, out })
+            bench::bench(&root, &::bench::Options { quick, only, out })
         }
     }
 }

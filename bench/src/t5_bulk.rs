@@ -9,7 +9,7 @@ use ::tests::process::run as run_command;
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-use super::{
+use crate::{
     arena::{backend, Arena, Offloads},
     competitor::Competitor,
     record::Sample,

@@ -24,7 +24,7 @@ use std::{
 use ::tests::topology::CLIENT_ADDR;
 use anyhow::{bail, Context as _, Result};
 
-use super::{
+use crate::{
     arena::Arena,
     host::{self, OUTSIDE_CPU},
 };

@@ -1,15 +1,15 @@
 //! T6: the cost of fwd's XDP program per packet, through
 //! `BPF_PROG_TEST_RUN` (one run per call, median over the runs of a
 //! repetition). The measurement itself is the `prog_bench` example of the
-//! tests crate (it links `fwd`, which xtask cannot: xtask must build before
-//! the eBPF toolchain exists); this runs it and reads its lines.
+//! tests crate (it links `fwd`, which the bench cannot: xtask links the
+//! bench and must build before the eBPF toolchain exists); this runs it and
+//! reads its lines.
 
 use std::process::Stdio;
 
 use anyhow::{bail, Context as _, Result};
 
-use super::{competitor::Competitor, record::Sample, suite::Ctx};
-use crate::toolchain;
+use crate::{competitor::Competitor, record::Sample, suite::Ctx};
 
 /// The test's name in the results.
 pub const TEST: &str = "T6 program cost (BPF_PROG_TEST_RUN)";
@@ -38,7 +38,9 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     }
     let runs = ctx.scale.prog_runs.to_string();
     let reps = ctx.scale.reps.to_string();
-    let out = toolchain::cargo()
+    let out = ctx
+        .workspace
+        .cargo()?
         .args([
             "run",
             "--release",
@@ -50,8 +52,6 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             "--",
         ])
         .args(["--runs", &runs, "--reps", &reps])
-        .current_dir(&ctx.root)
-        .env("PATH", toolchain::path_with_tools(&ctx.root)?)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()

@@ -13,7 +13,7 @@ use plotters::{
     style::{register_font, FontStyle},
 };
 
-use super::{competitor::Competitor, record::Record, report::human, tools::FONT};
+use crate::{competitor::Competitor, record::Record, report::human, tools::FONT};
 
 const PANEL: (u32, u32) = (520, 340);
 const COLUMNS: usize = 3;

@@ -6,7 +6,7 @@ use std::{thread, time::Duration};
 
 use anyhow::{ensure, Result};
 
-use super::{
+use crate::{
     arena::{backend, Offloads},
     competitor::Competitor,
     counters::{xdp_run_stats, CpuTimes},

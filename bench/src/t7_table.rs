@@ -6,7 +6,7 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use anyhow::{bail, Result};
 
-use super::{
+use crate::{
     arena::{Arena, Offloads},
     competitor::Competitor,
     counters::{conntrack_count, count_map_keys, hash_map_with_capacity, slab_bytes},

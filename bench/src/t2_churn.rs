@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use anyhow::{ensure, Result};
 
-use super::{
+use crate::{
     arena::Offloads,
     competitor::Competitor,
     gen::FlowSet,

@@ -6,7 +6,7 @@ use std::{fs, net::Ipv4Addr};
 use ::tests::netns::Netns;
 use anyhow::Result;
 
-use super::arena::Offloads;
+use crate::arena::Offloads;
 
 /// A namespace with IPv6 off (no router solicitations in the counts).
 pub fn new_ns(role: &str) -> Result<Netns> {

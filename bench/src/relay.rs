@@ -15,7 +15,7 @@ use ::tests::{
 };
 use anyhow::{bail, Context as _, Result};
 
-use super::{
+use crate::{
     arena::{backend, the_vip, Arena},
     competitor::Competitor,
     host::{self, RELAY_CPU},

@@ -17,7 +17,7 @@ use std::{
 use ::tests::Netns;
 use anyhow::{Context as _, Result};
 
-use super::host::{self, OUTSIDE_CPU};
+use crate::host::{self, OUTSIDE_CPU};
 
 /// Read and write timeout of every socket.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);

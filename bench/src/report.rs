@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path, process::Comma
 
 use anyhow::{Context as _, Result};
 
-use super::{
+use crate::{
     competitor::Competitor,
     host::{Machine, OUTSIDE_CPU, RELAY_CPU},
     record::Record,

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{ensure, Result};
 
-use super::{
+use crate::{
     arena::Arena,
     counters::{xdp_run_stats, CpuTimes},
     gen::{FlowSet, Generator, Spec},

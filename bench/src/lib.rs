@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: fwd side by side with plain routing, iptables and
-//! nftables NAT, socat and HAProxy (issue 5).
+//! The benchmark of fwd: fwd side by side with plain routing, iptables and
+//! nftables NAT, socat and HAProxy (issue 5). Run it with
+//! `cargo xtask bench`, which builds fwd and calls [`run`].
 //!
 //! Each test builds one arena per competitor (client -- relay -- backend
 //! namespaces, see [`arena`]), runs every measurement in interleaved
@@ -10,6 +11,8 @@
 //!
 //! Each measurement prints a line on stderr; `BENCH_DEBUG=1` adds the veth
 //! counters of every UDP window (where frames were refused or dropped).
+
+#![warn(missing_docs)]
 
 mod arena;
 mod bpf;
@@ -40,12 +43,24 @@ mod wire;
 
 use std::{
     path::{Path, PathBuf},
+    process::Command,
     time::Instant,
 };
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::build;
+/// What the bench needs from the workspace's build code, which lives in
+/// xtask (the bench cannot link xtask: xtask links the bench).
+pub trait Workspace {
+    /// The workspace root.
+    fn root(&self) -> &Path;
+    /// Installs the eBPF toolchain if needed and builds the release `fwd`
+    /// binary; returns its path.
+    fn build_fwd(&self) -> Result<PathBuf>;
+    /// A `cargo` command run in the root with the eBPF toolchain on `PATH`,
+    /// for builds that embed fwd's program (the `prog_bench` example).
+    fn cargo(&self) -> Result<Command>;
+}
 
 /// Options of `cargo xtask bench`.
 #[derive(Clone, Debug)]
@@ -62,7 +77,8 @@ pub struct Options {
 const TESTS: &[&str] = &["T6", "T1", "T2", "T3", "T4", "T5", "T7"];
 
 /// Runs the bench and writes the results.
-pub fn bench(root: &Path, opts: &Options) -> Result<()> {
+pub fn run(workspace: &dyn Workspace, opts: &Options) -> Result<()> {
+    let root = workspace.root();
     let started = Instant::now();
     host::check()?;
     let selected: Vec<&str> = TESTS
@@ -74,14 +90,14 @@ pub fn bench(root: &Path, opts: &Options) -> Result<()> {
         bail!("--only selects none of {}", TESTS.join(", "));
     }
     tools::install_missing()?;
-    let fwd = build::build(root)?;
+    let fwd = workspace.build_fwd()?;
     let scale = suite::Scale::new(opts.quick);
     let mut results = record::Results::default();
     {
         let _conntrack = host::conntrack_limits()?;
         let mut ctx = suite::Ctx {
             fwd,
-            root: root.to_path_buf(),
+            workspace,
             scale: &scale,
             results: &mut results,
         };

@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use ::tests::Netns;
 use anyhow::{Context as _, Result};
 
-use super::{
+use crate::{
     bpf::{attach_xdp, ifindex, load_xdp, return_action, XDP_DROP},
     counters::EthtoolStats,
 };

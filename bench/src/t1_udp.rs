@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 
-use super::{
+use crate::{
     arena::Offloads,
     competitor::Competitor,
     host::Sysctl,
@@ -198,7 +198,7 @@ fn fixed_samples(ctx: &mut Ctx<'_>, test: &str, c: Competitor, w: &Window) {
 /// out of the other windows: the statistics cost two clock reads per run).
 fn bpf_phase(
     ctx: &mut Ctx<'_>,
-    arenas: &mut [Option<super::arena::Arena>],
+    arenas: &mut [Option<crate::arena::Arena>],
     test: &str,
     flows: Ports,
     fixed: f64,

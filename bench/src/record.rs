@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::competitor::Competitor;
+use crate::competitor::Competitor;
 
 /// One line of `latest.json`: a metric of one competitor in one test, over
 /// its repetitions. Written by [`Results::records`], read by the Markdown

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 
 use anyhow::Result;
 
-use super::{
+use crate::{
     arena::{backend, Offloads},
     competitor::Competitor,
     record::{quantile, Sample},

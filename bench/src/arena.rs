@@ -7,7 +7,7 @@
 //! back to the clients. Interface names carry the competitor's ID
 //! (`f1cl` -- `f1w0` `f1w1` -- `f1rc` | `f1rb` -- `f1w2` `f1w3` -- `f1bk`)
 //! so that their NAPI threads (`napi/f1rc-<id>`) can be told apart and
-//! pinned. The wire ([`super::wire`]) hands the relay frames the way a
+//! pinned. The wire ([`crate::wire`]) hands the relay frames the way a
 //! NIC's driver does.
 //!
 //! Settings, identical for every competitor:
@@ -35,7 +35,7 @@ use ::tests::{
 };
 use anyhow::{bail, Context as _, Result};
 
-use super::{
+use crate::{
     competitor::Competitor,
     counters::EthtoolStats,
     host::{self, OUTSIDE_CPU, RELAY_CPU},
