@@ -20,6 +20,7 @@ mod competitor;
 mod counters;
 mod gen;
 mod host;
+mod infra;
 mod livegen;
 mod netdev;
 mod plot;

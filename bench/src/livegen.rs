@@ -22,7 +22,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::{rawbpf, topology::CLIENT_ADDR};
 use anyhow::{ensure, Context as _, Result};
 
 use crate::{
@@ -30,6 +29,7 @@ use crate::{
     bpf::{ifindex, insn, load_xdp, HELPER_PRANDOM, HELPER_REDIRECT, XDP_DROP},
     gen::{Template, FRAME_LEN},
     host::{self, OUTSIDE_CPU},
+    infra::{rawbpf, topology::CLIENT_ADDR},
 };
 
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;

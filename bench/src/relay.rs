@@ -7,18 +7,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::{
-    process::{run, Background},
-    relay::TempDir,
-    topology::RELAY_BACKEND_ADDR,
-    Netns, Relay,
-};
 use anyhow::{bail, Context as _, Result};
 
 use crate::{
     arena::{backend, the_vip, Arena},
     competitor::Competitor,
     host::{self, RELAY_CPU},
+    infra::{
+        process::{run, Background},
+        relay::TempDir,
+        topology::RELAY_BACKEND_ADDR,
+        Netns, Relay,
+    },
 };
 
 /// How long a userspace relay may take to listen.

@@ -5,13 +5,13 @@
 
 use std::{thread, time::Duration};
 
-use ::tests::process::run as run_command;
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use crate::{
     arena::{backend, Arena, Offloads},
     competitor::Competitor,
+    infra::process::run as run_command,
     record::Sample,
     relay::Serves,
     suite::{Ctx, Metric},
@@ -103,7 +103,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
 }
 
 /// `iperf3 -s` on the backend, on the outside CPU; returns once listening.
-fn iperf_server(arena: &Arena) -> Result<::tests::process::Background> {
+fn iperf_server(arena: &Arena) -> Result<crate::infra::process::Background> {
     let b = backend().to_string();
     let mut server =
         arena

@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::{competitor::Competitor, record::Sample, suite::Ctx};
+use crate::{competitor::Competitor, infra::TESTS_PACKAGE, record::Sample, suite::Ctx};
 
 /// The test's name in the results.
 pub const TEST: &str = "T6 program cost (BPF_PROG_TEST_RUN)";
@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             "--release",
             "-q",
             "-p",
-            "tests",
+            TESTS_PACKAGE,
             "--example",
             "prog_bench",
             "--",
