@@ -203,7 +203,7 @@ impl Arena {
 
         let gw = RELAY_CLIENT_ADDR.to_string();
         client.ip(&["route", "add", crate::infra::topology::VIP_NET, "via", &gw])?;
-        if competitor == Competitor::D1 {
+        if competitor == Competitor::Routing {
             client.ip(&["route", "add", "198.19.0.0/24", "via", &gw])?;
             let back = RELAY_BACKEND_ADDR.to_string();
             backend.ip(&["route", "add", "198.18.0.0/24", "via", &back])?;
@@ -234,7 +234,7 @@ impl Arena {
             threaded_napi(ns, name)?;
         }
         arena.relay_process = RelayProcess::start(&arena, serves, fwd)
-            .with_context(|| format!("starting {}'s relay", competitor.id()))?;
+            .with_context(|| format!("starting {}'s relay", competitor.label()))?;
         if offloads == Offloads::Off {
             arena.keep_napi_without_gro()?;
         }

@@ -121,7 +121,11 @@ impl Ctx<'_> {
         err: &anyhow::Error,
     ) {
         let reason = format!("failed: {}", one_line(err));
-        eprintln!("bench: {} {}: {reason}", tests.join(" / "), competitor.id());
+        eprintln!(
+            "bench: {} {}: {reason}",
+            tests.join(" / "),
+            competitor.label()
+        );
         for t in tests {
             self.results.unavailable(t, competitor, metrics, &reason);
         }

@@ -74,7 +74,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             let busy = 100.0 * relay / (wall * 1e9);
             eprintln!(
                 "bench:   {}: {:.2} Gbit/s, relay busy {busy:.0} %",
-                arena.competitor.id(),
+                arena.competitor.label(),
                 bps / 1e9
             );
             ctx.results

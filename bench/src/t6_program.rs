@@ -28,7 +28,10 @@ const CASES: &[(&str, &str)] = &[
 /// repetition.
 pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let metrics: Vec<(&str, &str)> = CASES.iter().map(|(_, m)| (*m, UNIT)).collect();
-    for c in Competitor::ALL.into_iter().filter(|c| *c != Competitor::F1) {
+    for c in Competitor::ALL
+        .into_iter()
+        .filter(|c| *c != Competitor::Fwd)
+    {
         ctx.not_applicable(
             &[TEST],
             c,
@@ -62,7 +65,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             out.status,
             String::from_utf8_lossy(&out.stdout)
         );
-        ctx.fail(&[TEST], Competitor::F1, &metrics, &e);
+        ctx.fail(&[TEST], Competitor::Fwd, &metrics, &e);
         return Ok(());
     }
     let text = String::from_utf8_lossy(&out.stdout);
@@ -79,7 +82,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             .parse()
             .with_context(|| format!("a median in {line:?}"))?;
         ctx.results
-            .add(TEST, Competitor::F1, Sample::new((metric, UNIT), median));
+            .add(TEST, Competitor::Fwd, Sample::new((metric, UNIT), median));
         seen += 1;
     }
     if seen != CASES.len() * ctx.scale.reps {
@@ -97,7 +100,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 ctx.scale.prog_runs
             )
         };
-        ctx.results.note(TEST, Competitor::F1, metric, note);
+        ctx.results.note(TEST, Competitor::Fwd, metric, note);
     }
     Ok(())
 }

@@ -191,7 +191,7 @@ pub fn measure(
         "nothing reached the backend ({} packets offered)",
         w.offered
     );
-    eprintln!("bench:   {}: {w}", arena.competitor.id());
+    eprintln!("bench:   {}: {w}", arena.competitor.label());
     if std::env::var_os("BENCH_DEBUG").is_some() {
         print_veth_counters(arena);
     }
