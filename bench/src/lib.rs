@@ -16,6 +16,7 @@
 
 mod arena;
 mod bpf;
+mod catalog;
 mod competitor;
 mod counters;
 mod gen;
@@ -48,7 +49,7 @@ use std::{
     time::Instant,
 };
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
 /// What the bench needs from the workspace's build code, which lives in
 /// xtask (the bench cannot link xtask: xtask links the bench).
@@ -63,33 +64,32 @@ pub trait Workspace {
     fn cargo(&self) -> Result<Command>;
 }
 
-/// Options of `cargo xtask bench`.
-#[derive(Clone, Debug)]
+/// Options of `cargo xtask bench`, parsed by xtask's command line.
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct Options {
-    /// The five-minute run instead of the full one.
+    /// The short run (about five minutes) instead of the full one.
+    #[arg(long)]
     pub quick: bool,
-    /// Only these tests (`T1`, `T6`, ...); all when empty.
+    /// Only these tests, e.g. `--only T1,T6` (all when empty).
+    #[arg(
+        long,
+        value_name = "TESTS",
+        value_delimiter = ',',
+        ignore_case = true,
+        value_parser = catalog::id_parser()
+    )]
     pub only: Vec<String>,
-    /// Where the results go (default `bench/results`).
+    /// Directory for the results (default bench/results).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
-
-/// The tests, in the order they run.
-const TESTS: &[&str] = &["T6", "T1", "T2", "T3", "T4", "T5", "T7"];
 
 /// Runs the bench and writes the results.
 pub fn run(workspace: &dyn Workspace, opts: &Options) -> Result<()> {
     let root = workspace.root();
     let started = Instant::now();
+    let selected = catalog::select(&opts.only)?;
     host::check()?;
-    let selected: Vec<&str> = TESTS
-        .iter()
-        .copied()
-        .filter(|t| opts.only.is_empty() || opts.only.iter().any(|o| o.eq_ignore_ascii_case(t)))
-        .collect();
-    if selected.is_empty() {
-        bail!("--only selects none of {}", TESTS.join(", "));
-    }
     tools::install_missing()?;
     let fwd = workspace.build_fwd()?;
     let scale = suite::Scale::new(opts.quick);
@@ -104,19 +104,13 @@ pub fn run(workspace: &dyn Workspace, opts: &Options) -> Result<()> {
         };
         for test in &selected {
             let t0 = Instant::now();
-            eprintln!("bench: {test} ...");
-            let outcome = match *test {
-                "T1" => t1_udp::run(&mut ctx),
-                "T2" => t2_churn::run(&mut ctx),
-                "T3" => t3_latency::run(&mut ctx),
-                "T4" => t4_connections::run(&mut ctx),
-                "T5" => t5_bulk::run(&mut ctx),
-                "T6" => t6_program::run(&mut ctx),
-                "T7" => t7_table::run(&mut ctx),
-                _ => unreachable!("TESTS lists only these"),
-            };
-            outcome.with_context(|| format!("{test} failed"))?;
-            eprintln!("bench: {test} done in {:.0} s", t0.elapsed().as_secs_f64());
+            eprintln!("bench: {} ({}) ...", test.id, test.name);
+            (test.run)(&mut ctx).with_context(|| format!("{} failed", test.id))?;
+            eprintln!(
+                "bench: {} done in {:.0} s",
+                test.id,
+                t0.elapsed().as_secs_f64()
+            );
         }
     }
     let out = opts
@@ -126,7 +120,7 @@ pub fn run(workspace: &dyn Workspace, opts: &Options) -> Result<()> {
     let run = report::Run {
         quick: opts.quick,
         reps: scale.reps,
-        tests: selected.iter().map(|t| t.to_string()).collect(),
+        tests: selected.iter().map(|t| t.id.to_string()).collect(),
         machine: host::Machine::read(),
         seconds: started.elapsed().as_secs_f64(),
     };

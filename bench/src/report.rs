@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path, process::Comma
 use anyhow::{Context as _, Result};
 
 use crate::{
+    catalog,
     competitor::Competitor,
     host::{Machine, OUTSIDE_CPU, RELAY_CPU},
     record::Record,
@@ -77,7 +78,7 @@ pub fn markdown(records: &[Record], run: &Run) -> String {
         m.cpu, m.cpus, m.memory_gib, m.kernel
     );
     let flag = if run.quick { " --quick" } else { "" };
-    let only = if run.tests.len() < 7 {
+    let only = if run.tests.len() < catalog::TESTS.len() {
         format!(" --only {}", run.tests.join(","))
     } else {
         String::new()
