@@ -7,7 +7,6 @@ mod cmd;
 mod demo;
 mod lint;
 mod modgraph;
-mod packages;
 mod test;
 mod toolchain;
 
@@ -40,21 +39,11 @@ enum Task {
     /// Builds, then relays TCP and UDP between network namespaces through
     /// fwd and prints what each side saw (needs root).
     Demo,
-    /// Builds, then measures fwd against plain routing, iptables and
-    /// nftables NAT, socat and HAProxy in network namespaces (needs root;
-    /// installs the tools with apt-get if missing). Writes
-    /// bench/results/latest.json, latest.md and T*.png.
-    Bench {
-        /// The short run (about five minutes) instead of the full one.
-        #[arg(long)]
-        quick: bool,
-        /// Only these tests, e.g. `--only T1,T6`.
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<String>,
-        /// Directory for the results (default bench/results).
-        #[arg(long)]
-        out: Option<std::path::PathBuf>,
-    },
+    /// Builds, then runs the benchmark (the bench crate): fwd against plain
+    /// routing, iptables and nftables NAT, socat and HAProxy in network
+    /// namespaces (needs root; installs the tools with apt-get if missing).
+    /// Writes bench/results/latest.json, latest.md and T*.png.
+    Bench(::bench::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,8 +58,6 @@ fn main() -> anyhow::Result<()> {
         Task::Test { args } => test::test(&root, &args),
         Task::Lint => lint::lint(&root),
         Task::Demo => demo::demo(&root),
-        Task::Bench { quick, only, out } => {
-            bench::bench(&root, &bench::Options { quick, only, out })
-        }
+        Task::Bench(opts) => bench::bench(&root, &opts),
     }
 }

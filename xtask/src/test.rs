@@ -4,12 +4,9 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::{
-    build,
-    cmd::run,
-    packages::{self, Needed},
-    toolchain,
-};
+use tests::packages::{self, Needed};
+
+use crate::{build, cmd::run, toolchain};
 
 /// Commands the integration tests run, and the Debian package of each.
 const NEEDED_COMMANDS: &[Needed] = &[

@@ -7,7 +7,7 @@
 //! FIB lookups find the same fixed neighbours. Needs root.
 //!
 //! `cargo run --release -p tests --example prog_bench -- [--runs N] [--reps R]
-//! [--case NAME]` prints one line per (repetition, case), tab-separated, for the xtask:
+//! [--case NAME]` prints one line per (repetition, case), tab-separated, for the bench:
 //! `case <name> <rep> <runs> <median_ns> <p1_ns> <p99_ns>`.
 //! The kernel's own timing of each run is used (`duration` of the test run);
 //! it includes the test-run harness's timer reads around the program, which

@@ -4,7 +4,7 @@
 //! a range, UDP checksum 0) and redirects it out of the wire's interface
 //! facing the relay. Frames reach the relay's interface in bursts through
 //! the veth's `ndo_xdp_xmit`, as from a NIC, at several million per second: enough to
-//! saturate every competitor, which the AF_PACKET generator ([`super::gen`])
+//! saturate every competitor, which the AF_PACKET generator ([`crate::gen`])
 //! is not. It cannot be paced (every test run has a fixed setup cost of
 //! milliseconds), so it serves the saturation measurements only.
 //!
@@ -22,14 +22,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::{rawbpf, topology::CLIENT_ADDR};
 use anyhow::{ensure, Context as _, Result};
 
-use super::{
+use crate::{
     arena::Arena,
     bpf::{ifindex, insn, load_xdp, HELPER_PRANDOM, HELPER_REDIRECT, XDP_DROP},
     gen::{Template, FRAME_LEN},
     host::{self, OUTSIDE_CPU},
+    infra::{rawbpf, topology::CLIENT_ADDR},
 };
 
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;

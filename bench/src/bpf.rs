@@ -1,14 +1,15 @@
 //! The bench's own tiny XDP programs (the wire, the sink, the generator),
-//! written as raw instructions and loaded with `bpf(2)`: xtask cannot link
-//! the eBPF toolchain, and these are a handful of instructions each. The
-//! `bpf(2)` plumbing is [`tests::rawbpf`]'s; here are the bench's program
-//! bodies and its `anyhow` edge.
+//! written as raw instructions and loaded with `bpf(2)`: the bench cannot
+//! link the eBPF toolchain, and these are a handful of instructions each.
+//! The `bpf(2)` plumbing is the tests crate's ([`rawbpf`]); here are the
+//! bench's program bodies and its `anyhow` edge.
 
 use std::os::fd::OwnedFd;
 
-use ::tests::rawbpf;
-pub use ::tests::rawbpf::{ifindex, insn, return_action, XDP_DROP};
 use anyhow::Result;
+
+use crate::infra::rawbpf;
+pub use crate::infra::rawbpf::{ifindex, insn, return_action, XDP_DROP};
 
 /// `bpf_get_prandom_u32`.
 pub const HELPER_PRANDOM: i32 = 7;

@@ -1,20 +1,20 @@
 //! An arena: `client -- wire -- relay -- wire -- backend`, the namespaces
 //! of one competitor, built the same way for every competitor.
 //!
-//! Addresses are those of the end-to-end tests (`::tests::topology`, all in
-//! 198.18.0.0/15): client 198.18.0.2, relay 198.18.0.1 and 198.19.0.1,
-//! backend 198.19.0.10, VIP 198.18.100.1. Only D1's backend has a route
-//! back to the clients. Interface names carry the competitor's ID
+//! Addresses are those of the end-to-end tests (the tests crate's
+//! `topology`, all in 198.18.0.0/15): client 198.18.0.2, relay 198.18.0.1
+//! and 198.19.0.1, backend 198.19.0.10, VIP 198.18.100.1. Only D1's
+//! backend has a route back to the clients. Interface names carry the competitor's ID
 //! (`f1cl` -- `f1w0` `f1w1` -- `f1rc` | `f1rb` -- `f1w2` `f1w3` -- `f1bk`)
 //! so that their NAPI threads (`napi/f1rc-<id>`) can be told apart and
-//! pinned. The wire ([`super::wire`]) hands the relay frames the way a
+//! pinned. The wire ([`crate::wire`]) hands the relay frames the way a
 //! NIC's driver does.
 //!
 //! Settings, identical for every competitor:
 //! - TX checksum offload off on every veth end (a locally sent packet would
 //!   otherwise carry a partial checksum that an XDP program rewrites and
-//!   forwards as is, see `tests::topology`); GRO on (the receiving peers
-//!   need NAPI, see below), GSO on;
+//!   forwards as is, see the tests crate's `topology`); GRO on (the
+//!   receiving peers need NAPI, see below), GSO on;
 //! - threaded NAPI on every veth end; the relay's two NAPI threads and the
 //!   relay's processes on [`RELAY_CPU`], everything else on [`OUTSIDE_CPU`];
 //!   the wire's and the backend's NAPI threads (test equipment: the sink's
@@ -28,17 +28,18 @@
 
 use std::{net::Ipv4Addr, thread, time::Duration};
 
-use ::tests::{
-    netns::Netns,
-    topology::{backend_addr, read_mac, vip, CLIENT_ADDR, RELAY_BACKEND_ADDR, RELAY_CLIENT_ADDR},
-    xdp_pass::XdpPass,
-};
 use anyhow::{bail, Context as _, Result};
 
-use super::{
+use crate::{
     competitor::Competitor,
     counters::EthtoolStats,
     host::{self, OUTSIDE_CPU, RELAY_CPU},
+    infra::{
+        topology::{
+            backend_addr, read_mac, vip, CLIENT_ADDR, RELAY_BACKEND_ADDR, RELAY_CLIENT_ADDR,
+        },
+        Netns, XdpPass,
+    },
     netdev::{napi_threads, neigh, new_ns, threaded_napi, up, veth},
     relay::{RelayProcess, Serves},
     relay_cpu::RelayCpu,
@@ -201,8 +202,8 @@ impl Arena {
         neigh(&backend, RELAY_BACKEND_ADDR, relay_b_mac, &ifs.backend)?;
 
         let gw = RELAY_CLIENT_ADDR.to_string();
-        client.ip(&["route", "add", ::tests::topology::VIP_NET, "via", &gw])?;
-        if competitor == Competitor::D1 {
+        client.ip(&["route", "add", crate::infra::topology::VIP_NET, "via", &gw])?;
+        if competitor == Competitor::Routing {
             client.ip(&["route", "add", "198.19.0.0/24", "via", &gw])?;
             let back = RELAY_BACKEND_ADDR.to_string();
             backend.ip(&["route", "add", "198.18.0.0/24", "via", &back])?;
@@ -233,7 +234,7 @@ impl Arena {
             threaded_napi(ns, name)?;
         }
         arena.relay_process = RelayProcess::start(&arena, serves, fwd)
-            .with_context(|| format!("starting {}'s relay", competitor.id()))?;
+            .with_context(|| format!("starting {}'s relay", competitor.label()))?;
         if offloads == Offloads::Off {
             arena.keep_napi_without_gro()?;
         }
@@ -299,7 +300,7 @@ impl Arena {
     fn keep_napi_without_gro(&mut self) -> Result<()> {
         let mut pass = Vec::new();
         for (ns, name, role) in self.ends() {
-            if role != Role::Wire && ::tests::relay::xdp_mode(ns, name)?.is_none() {
+            if role != Role::Wire && crate::infra::relay::xdp_mode(ns, name)?.is_none() {
                 pass.push(XdpPass::attach(ns, name)?);
             }
         }

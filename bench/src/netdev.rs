@@ -3,10 +3,9 @@
 
 use std::{fs, net::Ipv4Addr};
 
-use ::tests::netns::Netns;
 use anyhow::Result;
 
-use super::arena::Offloads;
+use crate::{arena::Offloads, infra::Netns};
 
 /// A namespace with IPv6 off (no router solicitations in the counts).
 pub fn new_ns(role: &str) -> Result<Netns> {

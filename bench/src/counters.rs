@@ -9,8 +9,9 @@ use std::{
     time::Instant,
 };
 
-use ::tests::Netns;
 use anyhow::{bail, Context as _, Result};
+
+use crate::infra::Netns;
 
 /// Busy CPU time per CPU, from /proc/stat, in nanoseconds.
 #[derive(Clone, Debug)]

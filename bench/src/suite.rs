@@ -6,11 +6,12 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
 
-use super::{
+use crate::{
     arena::{Arena, Offloads},
     competitor::Competitor,
     record::Results,
     relay::Serves,
+    Workspace,
 };
 
 /// Durations and sizes of a run.
@@ -75,8 +76,8 @@ impl Scale {
 pub struct Ctx<'a> {
     /// The fwd binary.
     pub fwd: PathBuf,
-    /// The workspace root.
-    pub root: PathBuf,
+    /// The workspace: its root and its build code.
+    pub workspace: &'a dyn Workspace,
     /// Durations and sizes.
     pub scale: &'a Scale,
     /// Where values go.
@@ -120,7 +121,11 @@ impl Ctx<'_> {
         err: &anyhow::Error,
     ) {
         let reason = format!("failed: {}", one_line(err));
-        eprintln!("bench: {} {}: {reason}", tests.join(" / "), competitor.id());
+        eprintln!(
+            "bench: {} {}: {reason}",
+            tests.join(" / "),
+            competitor.label()
+        );
         for t in tests {
             self.results.unavailable(t, competitor, metrics, &reason);
         }

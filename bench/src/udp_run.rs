@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{ensure, Result};
 
-use super::{
+use crate::{
     arena::Arena,
     counters::{xdp_run_stats, CpuTimes},
     gen::{FlowSet, Generator, Spec},
@@ -151,7 +151,7 @@ pub fn measure(
         None => Box::new(LiveGenerator::start(arena, ports, max_time)?),
         Some(_) => {
             let flows = FlowSet {
-                src_ips: vec![::tests::topology::CLIENT_ADDR],
+                src_ips: vec![crate::infra::topology::CLIENT_ADDR],
                 src_port: ports.first,
                 src_ports: u32::from(ports.count),
                 dst_port: ports.dst,
@@ -191,7 +191,7 @@ pub fn measure(
         "nothing reached the backend ({} packets offered)",
         w.offered
     );
-    eprintln!("bench:   {}: {w}", arena.competitor.id());
+    eprintln!("bench:   {}: {w}", arena.competitor.label());
     if std::env::var_os("BENCH_DEBUG").is_some() {
         print_veth_counters(arena);
     }

@@ -14,10 +14,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::Netns;
 use anyhow::{Context as _, Result};
 
-use super::host::{self, OUTSIDE_CPU};
+use crate::{
+    host::{self, OUTSIDE_CPU},
+    infra::Netns,
+};
 
 /// Read and write timeout of every socket.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);

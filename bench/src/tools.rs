@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::packages::{self, Needed};
+use crate::infra::packages::{self, Needed};
 
 /// What the bench runs (and the plots' font), with its Debian package.
 const NEEDED: &[Needed] = &[
@@ -22,7 +22,7 @@ const NEEDED: &[Needed] = &[
 /// The font the plots are drawn with.
 pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-/// Installs what is missing (see [`crate::packages`]).
+/// Installs what is missing (see [`crate::infra::packages`]).
 pub fn install_missing() -> Result<()> {
-    packages::install_missing(NEEDED, "needed by the bench")
+    Ok(packages::install_missing(NEEDED, "needed by the bench")?)
 }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use anyhow::{ensure, Result};
 
-use super::{
+use crate::{
     arena::Offloads,
     competitor::Competitor,
     gen::FlowSet,
@@ -32,13 +32,13 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let metrics = [RATE, DELIVERED, CPU_RELAY, CPU_ALL];
     ctx.not_applicable(
         &[test],
-        Competitor::U1,
+        Competitor::Socat,
         &metrics,
         "not applicable: socat's UDP4-LISTEN relays a single peer",
     );
     ctx.not_applicable(
         &[test],
-        Competitor::U2,
+        Competitor::Haproxy,
         &metrics,
         "not applicable: HAProxy relays TCP only (`mode tcp`)",
     );
@@ -47,10 +47,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         ..Serves::default()
     };
     let competitors = [
-        Competitor::D1,
-        Competitor::C1,
-        Competitor::C2,
-        Competitor::F1,
+        Competitor::Routing,
+        Competitor::Iptables,
+        Competitor::Nftables,
+        Competitor::Fwd,
     ];
     let mut arenas = ctx.arenas(&competitors, &serves, Offloads::On, &[test], &metrics);
     for slot in arenas.iter_mut() {
@@ -74,7 +74,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         let n = b.arrived as f64;
         eprintln!(
             "bench:   {}: {:.0} new flows/s, {:.1} % delivered, {} refused, {:.0} ns relay / {:.0} ns all CPUs per flow",
-            arena.competitor.id(),
+            arena.competitor.label(),
             n / b.secs,
             100.0 * n / b.sent as f64,
             b.refused,

@@ -9,12 +9,12 @@
 
 use std::os::fd::OwnedFd;
 
-use ::tests::Netns;
 use anyhow::{Context as _, Result};
 
-use super::{
+use crate::{
     bpf::{attach_xdp, ifindex, load_xdp, return_action, XDP_DROP},
     counters::EthtoolStats,
+    infra::Netns,
 };
 
 /// The veth statistic that counts frames the program dropped.

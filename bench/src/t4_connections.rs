@@ -6,7 +6,7 @@ use std::{thread, time::Duration};
 
 use anyhow::{ensure, Result};
 
-use super::{
+use crate::{
     arena::{backend, Offloads},
     competitor::Competitor,
     counters::{xdp_run_stats, CpuTimes},
@@ -79,7 +79,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         let all_us = cpu1.all_since(&cpu0) / 1e3 / done;
         eprintln!(
             "bench:   {}: {:.0} connections/s, {failed} failed, {relay_us:.1} µs relay / {all_us:.1} µs all CPUs per connection",
-            arena.competitor.id(),
+            arena.competitor.label(),
             done / secs
         );
         let comp = arena.competitor;
@@ -96,7 +96,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         }
         Ok(())
     });
-    for c in Competitor::ALL.into_iter().filter(|c| *c != Competitor::F1) {
+    for c in Competitor::ALL
+        .into_iter()
+        .filter(|c| *c != Competitor::Fwd)
+    {
         ctx.not_applicable(&[test], c, &[BPF], "not applicable: no BPF program");
     }
     for c in Competitor::ALL {
@@ -106,7 +109,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     }
     ctx.results.note(
         test,
-        Competitor::F1,
+        Competitor::Fwd,
         BPF.0,
         "run_time_ns / run_cnt of fwd's XDP program over the window, both directions (kernel.bpf_stats_enabled=1 during T4)".into(),
     );

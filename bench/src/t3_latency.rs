@@ -6,7 +6,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 
 use anyhow::Result;
 
-use super::{
+use crate::{
     arena::{backend, Offloads},
     competitor::Competitor,
     record::{quantile, Sample},
@@ -53,7 +53,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         let (p50, p99) = (quantile(&times, 0.5), quantile(&times, 0.99));
         eprintln!(
             "bench:   {}: p50 {p50:.1} µs, p99 {p99:.1} µs",
-            arena.competitor.id()
+            arena.competitor.label()
         );
         ctx.results
             .add(TEST, arena.competitor, Sample::new(P50, p50));

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::competitor::Competitor;
+use crate::competitor::Competitor;
 
 /// One line of `latest.json`: a metric of one competitor in one test, over
 /// its repetitions. Written by [`Results::records`], read by the Markdown
@@ -14,7 +14,8 @@ use super::competitor::Competitor;
 pub struct Record {
     /// Starts with the test's T-number, e.g. `T1 UDP 64 B, 1 flow`.
     pub test: String,
-    /// D1, C1, C2, U1, U2 or F1.
+    /// The competitor's label ([`Competitor::label`]): D1, C1, C2, U1,
+    /// U2 or F1.
     pub competitor: String,
     /// What was measured, e.g. `forwarded_rate`.
     pub metric: String,
@@ -183,7 +184,7 @@ impl Results {
                 });
                 Record {
                     test: k.test.clone(),
-                    competitor: k.competitor.id().to_string(),
+                    competitor: k.competitor.label().to_string(),
                     metric: k.metric.clone(),
                     unit: s.unit.clone(),
                     median: stats.map(|s| s.median),
@@ -270,16 +271,21 @@ mod tests {
         for (v, limited) in [(10.0, true), (12.0, true), (11.0, false)] {
             r.add(
                 "T2 b",
-                Competitor::F1,
+                Competitor::Fwd,
                 Sample::new(("rate", "packets/s"), v).limited(limited),
             );
         }
         r.add(
             "T1 a",
-            Competitor::C1,
+            Competitor::Iptables,
             Sample::new(("rate", "packets/s"), 5.0),
         );
-        r.unavailable("T1 a", Competitor::U2, &[("rate", "packets/s")], "no UDP");
+        r.unavailable(
+            "T1 a",
+            Competitor::Haproxy,
+            &[("rate", "packets/s")],
+            "no UDP",
+        );
         let recs = r.records();
         assert_eq!(recs[0].test, "T2 b");
         assert!(recs[0].at_least);

@@ -1,14 +1,16 @@
-//! Debian packages xtask installs when a tool it needs is missing: one
-//! `apt-get update`, one `apt-get install` of whatever is missing, then a
-//! check that it is there now. Used by `test` and `bench`.
+//! Debian packages installed when a tool is missing: one `apt-get update`,
+//! one `apt-get install` of whatever is missing, then a check that it is
+//! there now. Used by `cargo xtask test` (for the integration tests) and by
+//! the bench; neither links `fwd`, and both already link this crate.
 
 use std::{env, path::Path, process::Command};
 
-use anyhow::{bail, Result};
+use crate::{
+    error::{Error, Result},
+    process::{describe, run_shown},
+};
 
-use crate::cmd::run;
-
-/// A file xtask needs, as (a command on `PATH` or an absolute path, the
+/// A file a task needs, as (a command on `PATH` or an absolute path, the
 /// Debian package that ships it).
 pub type Needed = (&'static str, &'static str);
 
@@ -26,18 +28,25 @@ pub fn install_missing(needed: &[Needed], why: &str) -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing {} ({why})", missing.join(" "));
-    run(Command::new("apt-get")
-        .arg("update")
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    run(Command::new("apt-get")
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    let mut install = Command::new("apt-get");
+    install
         .args(["install", "-y", "--no-install-recommends"])
         .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive")
         // HAProxy's package would otherwise start a system-wide instance.
-        .env("RUNLEVEL", "1"))?;
+        .env("RUNLEVEL", "1");
+    for cmd in [&mut update, &mut install] {
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        eprintln!("xtask: {}", describe(cmd));
+        run_shown(cmd)?;
+    }
     for (what, package) in needed {
         if !present(what) {
-            bail!("`{what}` is still missing after installing {package}");
+            return Err(Error::StillMissing {
+                what: what.to_string(),
+                package: package.to_string(),
+            });
         }
     }
     Ok(())

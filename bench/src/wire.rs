@@ -11,10 +11,12 @@
 
 use std::os::fd::OwnedFd;
 
-use ::tests::Netns;
 use anyhow::{Context as _, Result};
 
-use super::bpf::{attach_xdp, ifindex, load_xdp, redirect_to};
+use crate::{
+    bpf::{attach_xdp, ifindex, load_xdp, redirect_to},
+    infra::Netns,
+};
 
 /// The four redirect programs of one arena's wire, detached on drop.
 pub struct Wire {

@@ -13,19 +13,20 @@ use plotters::{
     style::{register_font, FontStyle},
 };
 
-use super::{competitor::Competitor, record::Record, report::human, tools::FONT};
+use crate::{competitor::Competitor, record::Record, report::human, tools::FONT};
 
 const PANEL: (u32, u32) = (520, 340);
 const COLUMNS: usize = 3;
 
-fn colour(c: &str) -> RGBColor {
+/// The colour of a competitor's bars.
+fn colour(c: Competitor) -> RGBColor {
     match c {
-        "D1" => RGBColor(140, 140, 140),
-        "C1" => RGBColor(230, 126, 34),
-        "C2" => RGBColor(192, 57, 43),
-        "U1" => RGBColor(142, 68, 173),
-        "U2" => RGBColor(216, 112, 170),
-        _ => RGBColor(41, 128, 185),
+        Competitor::Routing => RGBColor(140, 140, 140),
+        Competitor::Iptables => RGBColor(230, 126, 34),
+        Competitor::Nftables => RGBColor(192, 57, 43),
+        Competitor::Socat => RGBColor(142, 68, 173),
+        Competitor::Haproxy => RGBColor(216, 112, 170),
+        Competitor::Fwd => RGBColor(41, 128, 185),
     }
 }
 
@@ -67,12 +68,13 @@ fn draw_group(path: &Path, records: &[Record], panels: &[(&str, &str)]) -> Resul
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let areas = root.split_evenly((rows, cols));
     for (area, (test, metric)) in areas.iter().zip(panels) {
-        let rows: Vec<&Record> = Competitor::ALL
-            .iter()
+        let rows: Vec<(Competitor, &Record)> = Competitor::ALL
+            .into_iter()
             .filter_map(|c| {
                 records
                     .iter()
-                    .find(|r| r.test == *test && r.metric == *metric && r.competitor == c.id())
+                    .find(|r| r.test == *test && r.metric == *metric && r.competitor == c.label())
+                    .map(|r| (c, r))
             })
             .collect();
         panel(area, test, metric, &rows).map_err(|e| anyhow!("{e}"))?;
@@ -85,14 +87,14 @@ fn panel(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     test: &str,
     metric: &str,
-    rows: &[&Record],
+    rows: &[(Competitor, &Record)],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let unit = rows.first().map(|r| r.unit.as_str()).unwrap_or("");
+    let unit = rows.first().map(|(_, r)| r.unit.as_str()).unwrap_or("");
     let area = area.titled(test, ("sans-serif", 15))?;
     let area = area.titled(&format!("{metric} ({unit})"), ("sans-serif", 13))?;
     let top = rows
         .iter()
-        .filter_map(|r| r.max.or(r.median))
+        .filter_map(|(_, r)| r.max.or(r.median))
         .fold(0.0f64, f64::max);
     let top = if top > 0.0 { top * 1.2 } else { 1.0 };
     let n = rows.len().max(1);
@@ -101,23 +103,23 @@ fn panel(
         .x_label_area_size(22)
         .y_label_area_size(56)
         .build_cartesian_2d((0..n).into_segmented(), 0f64..top)?;
-    let names: Vec<String> = rows.iter().map(|r| r.competitor.clone()).collect();
+    let names: Vec<&str> = rows.iter().map(|(c, _)| c.label()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n)
         .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) => names.get(*i).copied().unwrap_or_default().to_string(),
             _ => String::new(),
         })
         .y_label_formatter(&|v| human(*v))
         .label_style(("sans-serif", 12))
         .draw()?;
-    for (i, r) in rows.iter().enumerate() {
+    for (i, &(competitor, r)) in rows.iter().enumerate() {
         let style = ("sans-serif", 12).into_font();
         match (r.median, r.min, r.max) {
             (Some(med), Some(lo), Some(hi)) => {
-                let c = colour(&r.competitor);
+                let c = colour(competitor);
                 chart.draw_series(std::iter::once(Rectangle::new(
                     [
                         (SegmentValue::Exact(i), 0.0),

@@ -2,8 +2,9 @@
 
 use std::fs;
 
-use ::tests::Netns;
 use anyhow::{Context as _, Result};
+
+use crate::infra::Netns;
 
 /// CPU time of whatever relays in an arena: the NAPI kthreads of the
 /// relay's interfaces and every process inside the relay's namespace (their

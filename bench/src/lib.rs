@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: fwd side by side with plain routing, iptables and
-//! nftables NAT, socat and HAProxy (issue 5).
+//! The benchmark of fwd: fwd side by side with plain routing, iptables and
+//! nftables NAT, socat and HAProxy (issue 5). Run it with
+//! `cargo xtask bench`, which builds fwd and calls [`run`].
 //!
 //! Each test builds one arena per competitor (client -- relay -- backend
 //! namespaces, see [`arena`]), runs every measurement in interleaved
@@ -11,12 +12,16 @@
 //! Each measurement prints a line on stderr; `BENCH_DEBUG=1` adds the veth
 //! counters of every UDP window (where frames were refused or dropped).
 
+#![warn(missing_docs)]
+
 mod arena;
 mod bpf;
+mod catalog;
 mod competitor;
 mod counters;
 mod gen;
 mod host;
+mod infra;
 mod livegen;
 mod netdev;
 mod plot;
@@ -40,66 +45,72 @@ mod wire;
 
 use std::{
     path::{Path, PathBuf},
+    process::Command,
     time::Instant,
 };
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
-use crate::build;
+/// What the bench needs from the workspace's build code, which lives in
+/// xtask (the bench cannot link xtask: xtask links the bench).
+pub trait Workspace {
+    /// The workspace root.
+    fn root(&self) -> &Path;
+    /// Installs the eBPF toolchain if needed and builds the release `fwd`
+    /// binary; returns its path.
+    fn build_fwd(&self) -> Result<PathBuf>;
+    /// A `cargo` command run in the root with the eBPF toolchain on `PATH`,
+    /// for builds that embed fwd's program (the `prog_bench` example).
+    fn cargo(&self) -> Result<Command>;
+}
 
-/// Options of `cargo xtask bench`.
-#[derive(Clone, Debug)]
+/// Options of `cargo xtask bench`, parsed by xtask's command line.
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct Options {
-    /// The five-minute run instead of the full one.
+    /// The short run (about five minutes) instead of the full one.
+    #[arg(long)]
     pub quick: bool,
-    /// Only these tests (`T1`, `T6`, ...); all when empty.
+    /// Only these tests, e.g. `--only T1,T6` (all when empty).
+    #[arg(
+        long,
+        value_name = "TESTS",
+        value_delimiter = ',',
+        ignore_case = true,
+        value_parser = catalog::id_parser()
+    )]
     pub only: Vec<String>,
-    /// Where the results go (default `bench/results`).
+    /// Directory for the results (default bench/results).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
-/// The tests, in the order they run.
-const TESTS: &[&str] = &["T6", "T1", "T2", "T3", "T4", "T5", "T7"];
-
 /// Runs the bench and writes the results.
-pub fn bench(root: &Path, opts: &Options) -> Result<()> {
+pub fn run(workspace: &dyn Workspace, opts: &Options) -> Result<()> {
+    let root = workspace.root();
     let started = Instant::now();
+    let selected = catalog::select(&opts.only)?;
     host::check()?;
-    let selected: Vec<&str> = TESTS
-        .iter()
-        .copied()
-        .filter(|t| opts.only.is_empty() || opts.only.iter().any(|o| o.eq_ignore_ascii_case(t)))
-        .collect();
-    if selected.is_empty() {
-        bail!("--only selects none of {}", TESTS.join(", "));
-    }
     tools::install_missing()?;
-    let fwd = build::build(root)?;
+    let fwd = workspace.build_fwd()?;
     let scale = suite::Scale::new(opts.quick);
     let mut results = record::Results::default();
     {
         let _conntrack = host::conntrack_limits()?;
         let mut ctx = suite::Ctx {
             fwd,
-            root: root.to_path_buf(),
+            workspace,
             scale: &scale,
             results: &mut results,
         };
         for test in &selected {
             let t0 = Instant::now();
-            eprintln!("bench: {test} ...");
-            let outcome = match *test {
-                "T1" => t1_udp::run(&mut ctx),
-                "T2" => t2_churn::run(&mut ctx),
-                "T3" => t3_latency::run(&mut ctx),
-                "T4" => t4_connections::run(&mut ctx),
-                "T5" => t5_bulk::run(&mut ctx),
-                "T6" => t6_program::run(&mut ctx),
-                "T7" => t7_table::run(&mut ctx),
-                _ => unreachable!("TESTS lists only these"),
-            };
-            outcome.with_context(|| format!("{test} failed"))?;
-            eprintln!("bench: {test} done in {:.0} s", t0.elapsed().as_secs_f64());
+            eprintln!("bench: {} ({}) ...", test.id, test.name);
+            (test.run)(&mut ctx).with_context(|| format!("{} failed", test.id))?;
+            eprintln!(
+                "bench: {} done in {:.0} s",
+                test.id,
+                t0.elapsed().as_secs_f64()
+            );
         }
     }
     let out = opts
@@ -109,7 +120,7 @@ pub fn bench(root: &Path, opts: &Options) -> Result<()> {
     let run = report::Run {
         quick: opts.quick,
         reps: scale.reps,
-        tests: selected.iter().map(|t| t.to_string()).collect(),
+        tests: selected.iter().map(|t| t.id.to_string()).collect(),
         machine: host::Machine::read(),
         seconds: started.elapsed().as_secs_f64(),
     };

@@ -7,18 +7,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::{
-    process::{run, Background},
-    relay::TempDir,
-    topology::RELAY_BACKEND_ADDR,
-    Netns, Relay,
-};
 use anyhow::{bail, Context as _, Result};
 
-use super::{
+use crate::{
     arena::{backend, the_vip, Arena},
     competitor::Competitor,
     host::{self, RELAY_CPU},
+    infra::{
+        process::{run, Background},
+        relay::TempDir,
+        topology::RELAY_BACKEND_ADDR,
+        Netns, Relay,
+    },
 };
 
 /// How long a userspace relay may take to listen.
@@ -65,8 +65,8 @@ impl RelayProcess {
         let backend = backend();
         let out_if = arena.ifs.relay_backend.as_str();
         match arena.competitor {
-            Competitor::D1 => Ok(RelayProcess::None),
-            Competitor::C1 => {
+            Competitor::Routing => Ok(RelayProcess::None),
+            Competitor::Iptables => {
                 let (vip, backend, snat) = (
                     vip.to_string(),
                     backend.to_string(),
@@ -100,7 +100,7 @@ impl RelayProcess {
                 ])?;
                 Ok(RelayProcess::None)
             }
-            Competitor::C2 => {
+            Competitor::Nftables => {
                 let dir = TempDir::new()?;
                 let rules = format!(
                     "table ip bench {{\n\
@@ -112,7 +112,7 @@ impl RelayProcess {
                 ns.run(&["nft", "-f", &file.to_string_lossy()])?;
                 Ok(RelayProcess::None)
             }
-            Competitor::U1 => {
+            Competitor::Socat => {
                 ns.sysctl("net.ipv4.ip_local_port_range", "1024 65535")?;
                 ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
                 let mut procs = Vec::new();
@@ -142,7 +142,7 @@ impl RelayProcess {
                     _config: None,
                 })
             }
-            Competitor::U2 => {
+            Competitor::Haproxy => {
                 ns.sysctl("net.ipv4.ip_local_port_range", "1024 65535")?;
                 ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
                 if serves.tcp.is_empty() {
@@ -158,7 +158,7 @@ impl RelayProcess {
                     _config: Some(dir),
                 })
             }
-            Competitor::F1 => {
+            Competitor::Fwd => {
                 let toml = format!(
                     "[[service]]\nname = \"bench\"\nlisten = \"{vip}\"\nbackends = [\"{backend}\"]\n\n\
                      [relay]\nmax_flows = {}\n",

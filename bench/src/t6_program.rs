@@ -1,15 +1,15 @@
 //! T6: the cost of fwd's XDP program per packet, through
 //! `BPF_PROG_TEST_RUN` (one run per call, median over the runs of a
 //! repetition). The measurement itself is the `prog_bench` example of the
-//! tests crate (it links `fwd`, which xtask cannot: xtask must build before
-//! the eBPF toolchain exists); this runs it and reads its lines.
+//! tests crate (it links `fwd`, which the bench cannot: xtask links the
+//! bench and must build before the eBPF toolchain exists); this runs it and
+//! reads its lines.
 
 use std::process::Stdio;
 
 use anyhow::{bail, Context as _, Result};
 
-use super::{competitor::Competitor, record::Sample, suite::Ctx};
-use crate::toolchain;
+use crate::{competitor::Competitor, infra::TESTS_PACKAGE, record::Sample, suite::Ctx};
 
 /// The test's name in the results.
 pub const TEST: &str = "T6 program cost (BPF_PROG_TEST_RUN)";
@@ -28,7 +28,10 @@ const CASES: &[(&str, &str)] = &[
 /// repetition.
 pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let metrics: Vec<(&str, &str)> = CASES.iter().map(|(_, m)| (*m, UNIT)).collect();
-    for c in Competitor::ALL.into_iter().filter(|c| *c != Competitor::F1) {
+    for c in Competitor::ALL
+        .into_iter()
+        .filter(|c| *c != Competitor::Fwd)
+    {
         ctx.not_applicable(
             &[TEST],
             c,
@@ -38,20 +41,20 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     }
     let runs = ctx.scale.prog_runs.to_string();
     let reps = ctx.scale.reps.to_string();
-    let out = toolchain::cargo()
+    let out = ctx
+        .workspace
+        .cargo()?
         .args([
             "run",
             "--release",
             "-q",
             "-p",
-            "tests",
+            TESTS_PACKAGE,
             "--example",
             "prog_bench",
             "--",
         ])
         .args(["--runs", &runs, "--reps", &reps])
-        .current_dir(&ctx.root)
-        .env("PATH", toolchain::path_with_tools(&ctx.root)?)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -62,7 +65,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             out.status,
             String::from_utf8_lossy(&out.stdout)
         );
-        ctx.fail(&[TEST], Competitor::F1, &metrics, &e);
+        ctx.fail(&[TEST], Competitor::Fwd, &metrics, &e);
         return Ok(());
     }
     let text = String::from_utf8_lossy(&out.stdout);
@@ -79,7 +82,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             .parse()
             .with_context(|| format!("a median in {line:?}"))?;
         ctx.results
-            .add(TEST, Competitor::F1, Sample::new((metric, UNIT), median));
+            .add(TEST, Competitor::Fwd, Sample::new((metric, UNIT), median));
         seen += 1;
     }
     if seen != CASES.len() * ctx.scale.reps {
@@ -97,7 +100,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 ctx.scale.prog_runs
             )
         };
-        ctx.results.note(TEST, Competitor::F1, metric, note);
+        ctx.results.note(TEST, Competitor::Fwd, metric, note);
     }
     Ok(())
 }

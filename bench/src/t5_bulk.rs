@@ -5,13 +5,13 @@
 
 use std::{thread, time::Duration};
 
-use ::tests::process::run as run_command;
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-use super::{
+use crate::{
     arena::{backend, Arena, Offloads},
     competitor::Competitor,
+    infra::process::run as run_command,
     record::Sample,
     relay::Serves,
     suite::{Ctx, Metric},
@@ -74,7 +74,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             let busy = 100.0 * relay / (wall * 1e9);
             eprintln!(
                 "bench:   {}: {:.2} Gbit/s, relay busy {busy:.0} %",
-                arena.competitor.id(),
+                arena.competitor.label(),
                 bps / 1e9
             );
             ctx.results
@@ -103,7 +103,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
 }
 
 /// `iperf3 -s` on the backend, on the outside CPU; returns once listening.
-fn iperf_server(arena: &Arena) -> Result<::tests::process::Background> {
+fn iperf_server(arena: &Arena) -> Result<crate::infra::process::Background> {
     let b = backend().to_string();
     let mut server =
         arena

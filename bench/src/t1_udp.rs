@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 
-use super::{
+use crate::{
     arena::Offloads,
     competitor::Competitor,
     host::Sysctl,
@@ -51,27 +51,30 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     all.push(BPF);
     ctx.not_applicable(
         &[one, many],
-        Competitor::U2,
+        Competitor::Haproxy,
         &all,
         "not applicable: HAProxy relays TCP only (`mode tcp`)",
     );
     ctx.not_applicable(
         &[many],
-        Competitor::U1,
+        Competitor::Socat,
         &all,
         "not applicable: socat's UDP4-LISTEN relays a single peer; one process per flow \
          (UDP4-RECVFROM,fork forks per datagram) is not a relay configuration",
     );
-    for c in Competitor::ALL.into_iter().filter(|c| *c != Competitor::F1) {
+    for c in Competitor::ALL
+        .into_iter()
+        .filter(|c| *c != Competitor::Fwd)
+    {
         ctx.not_applicable(&[one, many], c, &[BPF], "not applicable: no BPF program");
     }
 
     let competitors = [
-        Competitor::D1,
-        Competitor::C1,
-        Competitor::C2,
-        Competitor::U1,
-        Competitor::F1,
+        Competitor::Routing,
+        Competitor::Iptables,
+        Competitor::Nftables,
+        Competitor::Socat,
+        Competitor::Fwd,
     ];
     let serves = Serves {
         udp: Some(UDP_PORT),
@@ -106,7 +109,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             },
         ),
     ] {
-        let applies = |c: Competitor| test == one || c != Competitor::U1;
+        let applies = |c: Competitor| test == one || c != Competitor::Socat;
         let mut these: Vec<_> = arenas
             .iter_mut()
             .map(|slot| {
@@ -198,14 +201,14 @@ fn fixed_samples(ctx: &mut Ctx<'_>, test: &str, c: Competitor, w: &Window) {
 /// out of the other windows: the statistics cost two clock reads per run).
 fn bpf_phase(
     ctx: &mut Ctx<'_>,
-    arenas: &mut [Option<super::arena::Arena>],
+    arenas: &mut [Option<crate::arena::Arena>],
     test: &str,
     flows: Ports,
     fixed: f64,
 ) -> Result<()> {
     let Some(slot) = arenas
         .iter_mut()
-        .find(|a| a.as_ref().is_some_and(|a| a.competitor == Competitor::F1))
+        .find(|a| a.as_ref().is_some_and(|a| a.competitor == Competitor::Fwd))
     else {
         return Ok(());
     };
@@ -220,13 +223,13 @@ fn bpf_phase(
             let ns = w
                 .bpf_ns_per_run()
                 .ok_or_else(|| anyhow::anyhow!("fwd's program ran 0 times"))?;
-            ctx.results.add(test, Competitor::F1, Sample::new(BPF, ns));
+            ctx.results.add(test, Competitor::Fwd, Sample::new(BPF, ns));
             Ok(())
         },
     );
     ctx.results.note(
         test,
-        Competitor::F1,
+        Competitor::Fwd,
         BPF.0,
         format!(
             "run_time_ns / run_cnt of fwd's XDP program (kernel.bpf_stats_enabled=1, separate windows) at {fixed:.0} packets/s"

@@ -5,7 +5,8 @@ use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path, process::Comma
 
 use anyhow::{Context as _, Result};
 
-use super::{
+use crate::{
+    catalog,
     competitor::Competitor,
     host::{Machine, OUTSIDE_CPU, RELAY_CPU},
     record::Record,
@@ -77,7 +78,7 @@ pub fn markdown(records: &[Record], run: &Run) -> String {
         m.cpu, m.cpus, m.memory_gib, m.kernel
     );
     let flag = if run.quick { " --quick" } else { "" };
-    let only = if run.tests.len() < 7 {
+    let only = if run.tests.len() < catalog::TESTS.len() {
         format!(" --only {}", run.tests.join(","))
     } else {
         String::new()
@@ -87,7 +88,7 @@ pub fn markdown(records: &[Record], run: &Run) -> String {
 `F1/C1` and `F1/U1` divide fwd's median by C1's and U1's.\n");
     let _ = writeln!(s, "Competitors:\n");
     for c in Competitor::ALL {
-        let _ = writeln!(s, "- **{}**: {}", c.id(), c.describe());
+        let _ = writeln!(s, "- **{}**: {}", c.label(), c.describe());
     }
     let _ = writeln!(
         s,
@@ -114,17 +115,35 @@ a paced AF_PACKET sender. UDP packets are counted at an XDP drop program on the 
     s
 }
 
+/// The ratios of every table, numerator / denominator: fwd against
+/// iptables NAT and against socat (`F1/C1`, `F1/U1`).
+const RATIOS: [(Competitor, Competitor); 2] = [
+    (Competitor::Fwd, Competitor::Iptables),
+    (Competitor::Fwd, Competitor::Socat),
+];
+
+/// The column heading of a ratio, e.g. `F1/C1`.
+fn ratio_label((num, den): (Competitor, Competitor)) -> String {
+    format!("{}/{}", num.label(), den.label())
+}
+
+/// One test's table, its notes and its footnotes.
 fn section(s: &mut String, test: &str, rows: &[&Record]) {
     let _ = writeln!(s, "## {test}\n");
     let comps: Vec<Competitor> = Competitor::ALL
         .into_iter()
-        .filter(|c| rows.iter().any(|r| r.competitor == c.id()))
+        .filter(|c| rows.iter().any(|r| r.competitor == c.label()))
         .collect();
     let _ = write!(s, "| metric | unit |");
     for c in &comps {
-        let _ = write!(s, " {} |", c.id());
+        let _ = write!(s, " {} |", c.label());
     }
-    let _ = writeln!(s, " F1/C1 | F1/U1 |");
+    let _ = writeln!(
+        s,
+        " {} | {} |",
+        ratio_label(RATIOS[0]),
+        ratio_label(RATIOS[1])
+    );
     let _ = writeln!(s, "|---|---|{}---|---|", "---|".repeat(comps.len()));
     let mut metrics: Vec<(&str, &str)> = Vec::new();
     for r in rows {
@@ -136,12 +155,12 @@ fn section(s: &mut String, test: &str, rows: &[&Record]) {
     let mut notes: Vec<String> = Vec::new();
     for (metric, unit) in metrics {
         let _ = write!(s, "| {metric} | {unit} |");
-        let find = |c: &str| {
+        let find = |c: Competitor| {
             rows.iter()
-                .find(|r| r.metric == metric && r.competitor == c)
+                .find(|r| r.metric == metric && r.competitor == c.label())
         };
-        for c in &comps {
-            let cell = match find(c.id()) {
+        for &c in &comps {
+            let cell = match find(c) {
                 Some(r) => match (r.median, r.min, r.max, &r.unavailable) {
                     (Some(med), Some(lo), Some(hi), _) => {
                         let bound = if r.at_least { "≥ " } else { "" };
@@ -158,15 +177,15 @@ fn section(s: &mut String, test: &str, rows: &[&Record]) {
             };
             let _ = write!(s, " {cell} |");
         }
-        let ratio = |other: &str| {
-            let f1 = find("F1").and_then(|r| r.median);
-            let o = find(other).and_then(|r| r.median);
-            match (f1, o) {
+        let ratio = |(num, den): (Competitor, Competitor)| {
+            let a = find(num).and_then(|r| r.median);
+            let b = find(den).and_then(|r| r.median);
+            match (a, b) {
                 (Some(a), Some(b)) if b != 0.0 => format!("{:.2}", a / b),
                 _ => String::new(),
             }
         };
-        let _ = writeln!(s, " {} | {} |", ratio("C1"), ratio("U1"));
+        let _ = writeln!(s, " {} | {} |", ratio(RATIOS[0]), ratio(RATIOS[1]));
         for r in rows.iter().filter(|r| r.metric == metric) {
             if let Some(n) = &r.note {
                 let line = format!("`{metric}`: {n}");
@@ -241,6 +260,10 @@ mod tests {
         };
         let md = markdown(&records, &run);
         assert!(md.contains("| forwarded_rate | packets/s | 100 k (100 k–100 k) | n/a [1] | ≥ 300 k (300 k–300 k) | 3.00 |  |"), "{md}");
+        assert!(
+            md.contains("| metric | unit | C1 | U2 | F1 | F1/C1 | F1/U1 |\n"),
+            "{md}"
+        );
         assert!(md.contains("- [1] no UDP"));
     }
 }

@@ -21,12 +21,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::topology::CLIENT_ADDR;
 use anyhow::{bail, Context as _, Result};
 
-use super::{
+use crate::{
     arena::Arena,
     host::{self, OUTSIDE_CPU},
+    infra::topology::CLIENT_ADDR,
 };
 
 /// Frame length without FCS: 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload.
@@ -387,7 +387,7 @@ mod tests {
         };
         let mut f = [0u8; FRAME_LEN];
         t.write(&mut f, Ipv4Addr::new(198, 18, 0, 2), 40000, 9);
-        let p = ::tests::packet::parse(&f).expect("parses");
+        let p = crate::infra::packet::parse(&f).expect("parses");
         assert!(p.ip_checksum_valid && p.l4_checksum_valid);
         assert_eq!(p.src, "198.18.0.2:40000".parse().unwrap());
         assert_eq!(p.dst, "198.18.100.1:9".parse().unwrap());

@@ -6,7 +6,7 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use anyhow::{bail, Result};
 
-use super::{
+use crate::{
     arena::{Arena, Offloads},
     competitor::Competitor,
     counters::{conntrack_count, count_map_keys, hash_map_with_capacity, slab_bytes},
@@ -43,15 +43,15 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let tests = [small_test, large_test];
     for (c, why) in [
         (
-            Competitor::D1,
+            Competitor::Routing,
             "not applicable: plain routing keeps no flow state",
         ),
         (
-            Competitor::U1,
+            Competitor::Socat,
             "not applicable: a userspace relay keeps a socket per flow, not a table",
         ),
         (
-            Competitor::U2,
+            Competitor::Haproxy,
             "not applicable: a userspace relay keeps a socket per flow, not a table",
         ),
     ] {
@@ -62,12 +62,12 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         max_flows: MAX_FLOWS,
         ..Serves::default()
     };
-    let competitors = [Competitor::C1, Competitor::C2, Competitor::F1];
+    let competitors = [Competitor::Iptables, Competitor::Nftables, Competitor::Fwd];
     let mut arenas = ctx.arenas(&competitors, &serves, Offloads::On, &tests, &per_size);
     for slot in arenas.iter_mut() {
         if let Some(a) = slot {
             let ready = a.attach_sink().and_then(|()| {
-                if a.competitor != Competitor::F1 {
+                if a.competitor != Competitor::Fwd {
                     // Unreplied UDP entries live 30 s by default: keep the
                     // filled table for the whole test.
                     a.relay
@@ -158,7 +158,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         for slot in arenas.iter_mut() {
             let Some(a) = slot.as_mut() else { continue };
             let live = live_flows(a)?;
-            eprintln!("bench:   {}: {live} live flows", a.competitor.id());
+            eprintln!("bench:   {}: {live} live flows", a.competitor.label());
             ctx.results
                 .add(test, a.competitor, Sample::new(LIVE, live as f64));
         }
@@ -202,7 +202,7 @@ fn fill(arena: &mut Arena, set: &FlowSet, rate: f64) -> Result<()> {
         let live = live_flows(arena)?.saturating_sub(base);
         eprintln!(
             "bench:   {}: {live} of {want} flows in the table ({} arrived, {:.0} packets/s)",
-            arena.competitor.id(),
+            arena.competitor.label(),
             b.arrived,
             b.arrived as f64 / b.secs
         );
