@@ -1,6 +1,6 @@
 //! What the bench reads to compute its figures: CPU time from /proc/stat,
 //! interface counters through the ethtool ioctl, and the run time and
-//! table sizes of fwd's BPF objects from /proc/<pid>/fdinfo.
+//! table sizes of fwd's BPF objects from `/proc/<pid>/fdinfo`.
 
 use std::{
     fs, io,

@@ -43,11 +43,16 @@ pub fn lint(root: &Path) -> Result<()> {
         .args(["--", "-D", "warnings"])
         .current_dir(root)
         .env("PATH", &path))?;
+    // Private items too: the loader is read by those who work on it.
     run(toolchain::cargo()
         .args(["doc", "--workspace", "--exclude", "fwd-ebpf", "--no-deps"])
+        .arg("--document-private-items")
         .current_dir(root)
         .env("PATH", &path)
-        .env("RUSTDOCFLAGS", "-D warnings"))?;
+        .env(
+            "RUSTDOCFLAGS",
+            "-D warnings -A rustdoc::private-intra-doc-links",
+        ))?;
     eprintln!("xtask: lint passed");
     Ok(())
 }

@@ -3,8 +3,8 @@
 //!
 //! `fwd attach` listens on a Unix socket ([`DEFAULT_SOCKET`] unless
 //! `--control PATH`; mode 0600, removed at exit). A client connects, sends
-//! one JSON [`Request`] line, and reads one JSON [`Response`] line
-//! ([`protocol`]). The server ([`server`]) answers from the shared state of
+//! one JSON [`protocol::Request`] line, and reads one JSON
+//! [`protocol::Response`] line. The server ([`server`]) answers from the shared state of
 //! the relay ([`answer`]); the client ([`client`]) prints the answer as
 //! tables ([`render`]) or, with `--json`, as it is.
 

@@ -4,7 +4,7 @@
 //! the port and weight written with the name; to the host checks, the plan,
 //! the ids and the health checks it is an ordinary backend (service,
 //! address, port). The pieces:
-//! - [`expand`] (pure): the file plus the current answers
+//! - [`expand()`] (pure): the file plus the current answers
 //!   ([`crate::pipeline::Desired::resolved`]) give the file with addresses
 //!   only; [`crate::pipeline::plan_of`] plans that;
 //! - [`Resolver`]: A lookups with hickory-resolver, with the servers of

@@ -1,6 +1,6 @@
 //! The health of every backend as `fwd status` and the metrics show it,
 //! and the inbox of passive health. Lives in [`crate::state::Shared`];
-//! written by the monitor ([`super::monitor`]), read by the control socket
+//! written by the monitor (`crate::tasks::health`), read by the control socket
 //! and the metrics at request time.
 
 use std::{

@@ -145,7 +145,7 @@ impl PacketBuilder {
     ///
     /// Only the header fields change: the bytes after the IPv4 header are
     /// still a whole TCP/UDP segment with the checksum of the whole segment,
-    /// so [`super::parse`] reads them back the same way.
+    /// so [`super::parse()`] reads them back the same way.
     pub fn fragment(mut self, more_fragments: bool, offset: u16) -> Self {
         assert!(
             offset <= 0x1fff,
