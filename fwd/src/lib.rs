@@ -15,7 +15,7 @@
 //! |---|---|
 //! | leaves | `clock`, `text`, [`config`], `flows`, [`maglev`] |
 //! | model | [`plan`], [`dns`], `health` |
-//! | host | `host`, `ids`, `flowlog`, `pipeline`, `report` |
+//! | host | [`host`], `ids`, `flowlog`, `pipeline`, `report` |
 //! | datapath | [`datapath`]: aya types never leave it |
 //! | runtime | `gc`, `reconcile`, `state`, `control`, [`metrics`] |
 //! | top | [`cli`], `tasks`, [`run`] |
@@ -30,7 +30,7 @@ mod flowlog;
 mod flows;
 mod gc;
 mod health;
-mod host;
+pub mod host;
 mod ids;
 pub mod maglev;
 pub mod metrics;
@@ -44,6 +44,3 @@ mod tasks;
 #[cfg(test)]
 mod testing;
 mod text;
-
-/// The XDP program object built by `build.rs` from `fwd-ebpf`.
-pub const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwd"));

@@ -34,7 +34,10 @@ pub use self::{
     maglev_tables::members as maglev_members,
     stats::InterfaceReasons,
 };
-use crate::{config::RelaySettings, plan::Plan, EBPF_OBJECT};
+use crate::{config::RelaySettings, plan::Plan};
+
+/// The XDP program object built by `build.rs` from `fwd-ebpf`.
+const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwd"));
 
 /// Name of the XDP program in the object.
 pub const PROGRAM: &str = "fwd_xdp";
@@ -304,6 +307,14 @@ impl Datapath {
             Err(e) if !is_missing(&e) => Err(map_err(names::CT4, "removing an entry")(e)),
             _ => Ok(()),
         }
+    }
+
+    /// Writes one `CT4` entry (a half of a flow), replacing one with the
+    /// same key: for a flow made elsewhere (tests, or a peer's).
+    pub fn insert_flow(&mut self, key: &Flow4Key, half: &Flow4) -> Result<(), DatapathError> {
+        self.ct
+            .insert(key, half, 0)
+            .map_err(map_err(names::CT4, "writing an entry"))
     }
 
     /// Removes every `CT4` entry (tests use it between cases).
