@@ -17,7 +17,9 @@ fn main() -> anyhow::Result<()> {
     let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/bin");
     if std::path::Path::new(tools).join("bpf-linker").exists() {
         let mut dirs = vec![std::path::PathBuf::from(tools)];
-        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         std::env::set_var("PATH", std::env::join_paths(dirs)?);
     }
     let ebpf = Package {

@@ -102,3 +102,8 @@ impl TestFlow {
 pub fn sa(addr: Ipv4Addr, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(addr, port)
 }
+
+/// `A.B.C.D:PORT` from text.
+pub fn socket(s: &str) -> SocketAddrV4 {
+    s.parse().unwrap()
+}

@@ -1,7 +1,7 @@
 //! The reports: flows from the connection table, reasons, and the tables
 //! for people.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use fwd_common::{flow::tcp_flags::*, Counter, Flow4, Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
 
@@ -11,12 +11,8 @@ use crate::{
     flows::{pairs, PairedFlow},
     health::report::HealthStatus,
     plan::{Plan, PlannedBackend, PlannedService},
-    testing::{self, TestFlow},
+    testing::{self, socket, TestFlow},
 };
-
-fn sa(s: &str) -> SocketAddrV4 {
-    s.parse().unwrap()
-}
 
 fn plan() -> Plan {
     let backend = |id, last| PlannedBackend {
@@ -107,9 +103,9 @@ fn flow_entries_are_filtered_and_sorted() {
     assert_eq!(summary, expected);
     let e = &all[2];
     assert_eq!(e.protocol, "tcp");
-    assert_eq!(e.vip, sa("198.18.100.2:80"));
-    assert_eq!(e.snat, sa("198.19.0.1:20002"));
-    assert_eq!(e.backend, sa("198.19.0.11:80"));
+    assert_eq!(e.vip, socket("198.18.100.2:80"));
+    assert_eq!(e.snat, socket("198.19.0.1:20002"));
+    assert_eq!(e.backend, socket("198.19.0.11:80"));
     assert_eq!((e.age_ms, e.idle_ms), (3_500, 1_500));
     assert_eq!(
         (e.to_backend.packets, e.to_backend.bytes, e.to_client.bytes),
@@ -123,7 +119,7 @@ fn flow_entries_are_filtered_and_sorted() {
     };
     let found = flow_entries(&table(), &plan, 4_500 * MS, &snat);
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].client, sa("198.18.0.2:40005"));
+    assert_eq!(found[0].client, socket("198.18.0.2:40005"));
     let db = FlowFilter {
         service: Some("db".into()),
         ..Default::default()
