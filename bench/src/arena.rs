@@ -48,18 +48,18 @@ use crate::{
 };
 
 /// The backend's address.
-pub fn backend() -> Ipv4Addr {
+pub(crate) fn backend() -> Ipv4Addr {
     backend_addr(0)
 }
 
 /// The VIP clients send to (except in D1).
-pub fn the_vip() -> Ipv4Addr {
+pub(crate) fn the_vip() -> Ipv4Addr {
     vip(0)
 }
 
 /// Offload settings of an arena's veth ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Offloads {
+pub(crate) enum Offloads {
     /// GRO and GSO on (TX checksum offload off).
     On,
     /// GRO, GSO and TSO off; NAPI kept by an XDP_PASS program (see the
@@ -69,7 +69,7 @@ pub enum Offloads {
 
 /// Names of the veth ends: client -- wire -- relay -- wire -- backend.
 #[derive(Clone, Debug)]
-pub struct Ifs {
+pub(crate) struct Ifs {
     /// Client's interface.
     pub client: String,
     /// Wire, facing the client.
@@ -90,7 +90,7 @@ pub struct Ifs {
 
 /// What a veth end is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The client's or the backend's interface.
     Endpoint,
     /// One of the relay's two interfaces.
@@ -101,7 +101,7 @@ pub enum Role {
 
 /// One competitor's network and relay. Dropping it stops the relay and
 /// removes the namespaces (fields drop in declaration order).
-pub struct Arena {
+pub(crate) struct Arena {
     /// Who relays here.
     pub competitor: Competitor,
     relay_process: RelayProcess,
@@ -133,7 +133,7 @@ pub struct Arena {
 impl Arena {
     /// Builds the network of `competitor` and starts its relay, serving
     /// what `serves` lists.
-    pub fn build(
+    pub(crate) fn build(
         competitor: Competitor,
         serves: &Serves,
         offloads: Offloads,
@@ -243,7 +243,7 @@ impl Arena {
     }
 
     /// Every veth end with its namespace and role, client to backend.
-    pub fn ends(&self) -> [(&Netns, &str, Role); 8] {
+    pub(crate) fn ends(&self) -> [(&Netns, &str, Role); 8] {
         let i = &self.ifs;
         [
             (&self.client, i.client.as_str(), Role::Endpoint),
@@ -258,7 +258,7 @@ impl Arena {
     }
 
     /// Where clients send: the VIP, or for D1 the backend itself.
-    pub fn target(&self) -> Ipv4Addr {
+    pub(crate) fn target(&self) -> Ipv4Addr {
         if self.competitor.uses_vip() {
             the_vip()
         } else {
@@ -268,29 +268,29 @@ impl Arena {
 
     /// The relay's process (fwd), if it runs one whose BPF objects can be
     /// read.
-    pub fn fwd_pid(&self) -> Option<u32> {
+    pub(crate) fn fwd_pid(&self) -> Option<u32> {
         self.relay_process.fwd_pid()
     }
 
     /// Fails with the relay's output if its process ended.
-    pub fn check_relay(&mut self) -> Result<()> {
+    pub(crate) fn check_relay(&mut self) -> Result<()> {
         self.relay_process.check_running()
     }
 
     /// Attaches the UDP sink to the backend's interface.
-    pub fn attach_sink(&mut self) -> Result<()> {
+    pub(crate) fn attach_sink(&mut self) -> Result<()> {
         self.sink = Some(Sink::attach(&self.backend, &self.ifs.backend)?);
         Ok(())
     }
 
     /// Frames the relay's client-side interface refused (its receive ring
     /// was full) so far.
-    pub fn refused(&self) -> Result<u64> {
+    pub(crate) fn refused(&self) -> Result<u64> {
         self.wire_stats.read("tx_queue_0_xdp_xmit_errors")
     }
 
     /// The sink's count; fails if none is attached.
-    pub fn sink_count(&self) -> Result<u64> {
+    pub(crate) fn sink_count(&self) -> Result<u64> {
         self.sink.as_ref().context("no sink attached")?.count()
     }
 
@@ -312,7 +312,7 @@ impl Arena {
     /// [`RELAY_CPU`], the others to [`OUTSIDE_CPU`], the wire's and the
     /// backend's at real-time priority. Called before every measurement:
     /// attaching XDP may recreate a NAPI thread.
-    pub fn pin(&self) -> Result<()> {
+    pub(crate) fn pin(&self) -> Result<()> {
         for (ns, name, role) in self.ends() {
             let cpu = if role == Role::Relay {
                 RELAY_CPU

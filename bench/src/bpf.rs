@@ -9,15 +9,15 @@ use std::os::fd::OwnedFd;
 use anyhow::Result;
 
 use crate::infra::rawbpf;
-pub use crate::infra::rawbpf::{ifindex, insn, return_action, XDP_DROP};
+pub(crate) use crate::infra::rawbpf::{ifindex, insn, return_action, XDP_DROP};
 
 /// `bpf_get_prandom_u32`.
-pub const HELPER_PRANDOM: i32 = 7;
+pub(crate) const HELPER_PRANDOM: i32 = 7;
 /// `bpf_redirect`.
-pub const HELPER_REDIRECT: i32 = 23;
+pub(crate) const HELPER_REDIRECT: i32 = 23;
 
 /// `return bpf_redirect(ifindex, 0)`.
-pub fn redirect_to(ifindex: u32) -> Vec<u64> {
+pub(crate) fn redirect_to(ifindex: u32) -> Vec<u64> {
     vec![
         insn(0xb7, 1, 0, 0, ifindex as i32),
         insn(0xb7, 2, 0, 0, 0),
@@ -27,12 +27,12 @@ pub fn redirect_to(ifindex: u32) -> Vec<u64> {
 }
 
 /// Loads an XDP program; the verifier's log is in the error.
-pub fn load_xdp(name: &str, insns: &[u64]) -> Result<OwnedFd> {
+pub(crate) fn load_xdp(name: &str, insns: &[u64]) -> Result<OwnedFd> {
     Ok(rawbpf::load_xdp(name, insns)?)
 }
 
 /// Attaches `prog` to interface `ifindex` (native XDP) through a BPF link;
 /// detached when the returned descriptor is closed.
-pub fn attach_xdp(prog: &OwnedFd, ifindex: u32) -> Result<OwnedFd> {
+pub(crate) fn attach_xdp(prog: &OwnedFd, ifindex: u32) -> Result<OwnedFd> {
     Ok(rawbpf::link_xdp(prog, ifindex)?)
 }

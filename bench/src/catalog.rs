@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// One test of the bench.
-pub struct Test {
+pub(crate) struct Test {
     /// `T1` ... `T7`: what `--only` takes; the test names in the results
     /// start with it.
     pub id: &'static str,
@@ -21,7 +21,7 @@ pub struct Test {
 }
 
 /// Every test, in the order they run (and the results list them).
-pub const TESTS: &[Test] = &[
+pub(crate) const TESTS: &[Test] = &[
     Test {
         id: "T6",
         name: "the XDP program's own cost (BPF_PROG_TEST_RUN)",
@@ -62,7 +62,7 @@ pub const TESTS: &[Test] = &[
 /// The tests `only` names (IDs in any case), in the order they run; all
 /// of them when `only` is empty. An ID not in [`TESTS`] is an error that
 /// lists the IDs.
-pub fn select(only: &[String]) -> Result<Vec<&'static Test>> {
+pub(crate) fn select(only: &[String]) -> Result<Vec<&'static Test>> {
     if let Some(unknown) = only.iter().find(|id| find(id).is_none()) {
         bail!("--only: no test `{unknown}`; the tests are {}", ids());
     }
@@ -74,7 +74,7 @@ pub fn select(only: &[String]) -> Result<Vec<&'static Test>> {
 
 /// `--only`'s parser: the IDs of [`TESTS`] with their names, listed by
 /// `--help` and in clap's error for an unknown ID.
-pub fn id_parser() -> PossibleValuesParser {
+pub(crate) fn id_parser() -> PossibleValuesParser {
     let mut tests: Vec<&Test> = TESTS.iter().collect();
     tests.sort_by_key(|t| t.id);
     PossibleValuesParser::new(

@@ -4,7 +4,7 @@
 /// others (issue 5). The order is the order of every table. Results and
 /// tables name a competitor by its [`label`](Competitor::label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Competitor {
+pub(crate) enum Competitor {
     /// Plain kernel routing, no NAT: the backend has a return route. The
     /// kernel path's ceiling.
     Routing,
@@ -22,7 +22,7 @@ pub enum Competitor {
 
 impl Competitor {
     /// Every competitor, in table order.
-    pub const ALL: [Competitor; 6] = [
+    pub(crate) const ALL: [Competitor; 6] = [
         Competitor::Routing,
         Competitor::Iptables,
         Competitor::Nftables,
@@ -34,7 +34,7 @@ impl Competitor {
     /// The short label of the results, the tables and the README: D1, C1,
     /// C2, U1, U2, F1 (a letter for the kind: direct, conntrack, userspace,
     /// fwd).
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Competitor::Routing => "D1",
             Competitor::Iptables => "C1",
@@ -46,7 +46,7 @@ impl Competitor {
     }
 
     /// One line for the Markdown legend.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Competitor::Routing => "plain kernel routing, no NAT (the backend has a return route)",
             Competitor::Iptables => {
@@ -64,12 +64,12 @@ impl Competitor {
 
     /// Whether clients address a VIP (everyone but plain routing, whose
     /// clients send to the backend itself).
-    pub fn uses_vip(self) -> bool {
+    pub(crate) fn uses_vip(self) -> bool {
         self != Competitor::Routing
     }
 
     /// Lower-case prefix of this competitor's interface names (`f1` ...).
-    pub fn prefix(self) -> String {
+    pub(crate) fn prefix(self) -> String {
         self.label().to_ascii_lowercase()
     }
 }

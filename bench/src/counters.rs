@@ -15,7 +15,7 @@ use crate::infra::Netns;
 
 /// Busy CPU time per CPU, from /proc/stat, in nanoseconds.
 #[derive(Clone, Debug)]
-pub struct CpuTimes {
+pub(crate) struct CpuTimes {
     /// When it was read.
     pub at: Instant,
     /// Busy time (user + nice + system + irq + softirq) of each CPU.
@@ -24,7 +24,7 @@ pub struct CpuTimes {
 
 impl CpuTimes {
     /// Reads /proc/stat now.
-    pub fn read() -> Result<CpuTimes> {
+    pub(crate) fn read() -> Result<CpuTimes> {
         let text = fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
         // SAFETY: sysconf has no preconditions.
         let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
@@ -62,7 +62,7 @@ impl CpuTimes {
     }
 
     /// Busy nanoseconds of all CPUs since `before`.
-    pub fn all_since(&self, before: &CpuTimes) -> f64 {
+    pub(crate) fn all_since(&self, before: &CpuTimes) -> f64 {
         self.busy_ns
             .iter()
             .zip(&before.busy_ns)
@@ -90,7 +90,7 @@ struct IfReq {
 /// SIOCETHTOOL ioctl on a socket opened in the interface's namespace: no
 /// process is started per reading, so readings are cheap and timed
 /// precisely.
-pub struct EthtoolStats {
+pub(crate) struct EthtoolStats {
     socket: OwnedFd,
     ifname: [u8; 16],
     names: Vec<String>,
@@ -98,7 +98,7 @@ pub struct EthtoolStats {
 
 impl EthtoolStats {
     /// Opens the statistics of `ifname` in `ns`.
-    pub fn open(ns: &Netns, ifname: &str) -> Result<EthtoolStats> {
+    pub(crate) fn open(ns: &Netns, ifname: &str) -> Result<EthtoolStats> {
         // SAFETY: socket(2) with constant arguments; the fd is checked.
         let fd = ns.enter(|| unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) })?;
         if fd < 0 {
@@ -160,7 +160,7 @@ impl EthtoolStats {
 
     /// The current value of the statistic `name` (e.g.
     /// `rx_queue_0_xdp_drops`).
-    pub fn read(&self, name: &str) -> Result<u64> {
+    pub(crate) fn read(&self, name: &str) -> Result<u64> {
         let index = self
             .names
             .iter()
@@ -214,7 +214,7 @@ const PROG_TYPE_XDP: u64 = 6;
 
 /// Total `run_time_ns` and `run_cnt` of the XDP programs process `pid`
 /// holds (counted while `kernel.bpf_stats_enabled` is 1).
-pub fn xdp_run_stats(pid: u32) -> Result<(u64, u64)> {
+pub(crate) fn xdp_run_stats(pid: u32) -> Result<(u64, u64)> {
     let mut total = (0, 0);
     for text in bpf_fdinfos(pid, "bpf-prog", "prog_id")? {
         if fdinfo_field(&text, "prog_type") != Some(PROG_TYPE_XDP) {
@@ -231,7 +231,7 @@ pub fn xdp_run_stats(pid: u32) -> Result<(u64, u64)> {
 
 /// A BPF hash map of process `pid` with `max_entries` entries: its id and
 /// `memlock` (bytes charged for it).
-pub fn hash_map_with_capacity(pid: u32, max_entries: u64) -> Result<(u32, u64)> {
+pub(crate) fn hash_map_with_capacity(pid: u32, max_entries: u64) -> Result<(u32, u64)> {
     for text in bpf_fdinfos(pid, "bpf-map", "map_id")? {
         if fdinfo_field(&text, "map_type") == Some(1)
             && fdinfo_field(&text, "max_entries") == Some(max_entries)
@@ -249,7 +249,7 @@ const BPF_MAP_GET_FD_BY_ID: libc::c_long = 14;
 
 /// Counts the keys of BPF map `id` whose keys are `key_size` bytes, by
 /// walking them (`BPF_MAP_GET_NEXT_KEY`).
-pub fn count_map_keys(id: u32, key_size: usize) -> Result<u64> {
+pub(crate) fn count_map_keys(id: u32, key_size: usize) -> Result<u64> {
     #[repr(C)]
     struct GetFdAttr {
         id: u32,
@@ -316,7 +316,7 @@ pub fn count_map_keys(id: u32, key_size: usize) -> Result<u64> {
 }
 
 /// The kernel's conntrack entry count in `ns` (per namespace).
-pub fn conntrack_count(ns: &Netns) -> Result<u64> {
+pub(crate) fn conntrack_count(ns: &Netns) -> Result<u64> {
     let out = ns.run(&["sysctl", "-n", "net.netfilter.nf_conntrack_count"])?;
     out.trim()
         .parse()
@@ -325,7 +325,7 @@ pub fn conntrack_count(ns: &Netns) -> Result<u64> {
 
 /// `Slab:` of /proc/meminfo in bytes (kernel object caches, where conntrack
 /// entries live).
-pub fn slab_bytes() -> Result<u64> {
+pub(crate) fn slab_bytes() -> Result<u64> {
     let text = fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
     let kib: u64 = text
         .lines()

@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// Frame length without FCS: 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload.
-pub const FRAME_LEN: usize = 60;
+pub(crate) const FRAME_LEN: usize = 60;
 /// Frames per `sendmmsg`.
 const BATCH: usize = 64;
 
@@ -38,7 +38,7 @@ const BATCH: usize = 64;
 /// address, source port and destination port (destination port varying
 /// fastest, so that consecutive frames belong to different flows).
 #[derive(Clone, Debug)]
-pub struct FlowSet {
+pub(crate) struct FlowSet {
     /// Source addresses (in the client's subnet).
     pub src_ips: Vec<Ipv4Addr>,
     /// First source port.
@@ -54,7 +54,7 @@ pub struct FlowSet {
 impl FlowSet {
     /// `n` flows from the client's address: source ports 10000.. to one
     /// destination port.
-    pub fn client_ports(n: u32, dst_port: u16) -> FlowSet {
+    pub(crate) fn client_ports(n: u32, dst_port: u16) -> FlowSet {
         FlowSet {
             src_ips: vec![CLIENT_ADDR],
             src_port: 10_000,
@@ -65,7 +65,7 @@ impl FlowSet {
     }
 
     /// Number of distinct flows.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.src_ips.len() as u64 * u64::from(self.src_ports) * u64::from(self.dst_ports)
     }
 
@@ -84,7 +84,7 @@ impl FlowSet {
 
 /// What to send.
 #[derive(Clone, Debug)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// The flows.
     pub flows: FlowSet,
     /// Packets per second; `None`: as fast as the path takes them.
@@ -96,7 +96,7 @@ pub struct Spec {
 }
 
 /// A generator running on its own thread.
-pub struct Generator {
+pub(crate) struct Generator {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     handle: Option<JoinHandle<Result<()>>>,
@@ -104,7 +104,7 @@ pub struct Generator {
 
 impl Generator {
     /// Starts sending `spec` from `arena`'s client to `arena.target()`.
-    pub fn start(arena: &Arena, spec: Spec) -> Result<Generator> {
+    pub(crate) fn start(arena: &Arena, spec: Spec) -> Result<Generator> {
         if spec.flows.len() == 0 {
             bail!("an empty flow set");
         }
@@ -128,17 +128,17 @@ impl Generator {
     }
 
     /// Packets handed to the kernel so far.
-    pub fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
 
     /// Whether it finished by itself (packet count or time limit).
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.handle.as_ref().is_none_or(|h| h.is_finished())
     }
 
     /// Stops it and returns the packets sent; fails if sending failed.
-    pub fn stop(mut self) -> Result<u64> {
+    pub(crate) fn stop(mut self) -> Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             h.join()
@@ -158,7 +158,7 @@ impl Drop for Generator {
 }
 
 /// The fixed part of the generated frames.
-pub struct Template {
+pub(crate) struct Template {
     /// The client's MAC.
     pub src_mac: [u8; 6],
     /// The relay's MAC.
@@ -170,7 +170,7 @@ pub struct Template {
 impl Template {
     /// Writes the frame of flow `(src, sport, dport)` into `f`: Ethernet,
     /// IPv4 (DF, TTL 64), UDP with a valid checksum, 18 bytes of payload.
-    pub fn write(&self, f: &mut [u8; FRAME_LEN], src: Ipv4Addr, sport: u16, dport: u16) {
+    pub(crate) fn write(&self, f: &mut [u8; FRAME_LEN], src: Ipv4Addr, sport: u16, dport: u16) {
         f[0..6].copy_from_slice(&self.dst_mac);
         f[6..12].copy_from_slice(&self.src_mac);
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());

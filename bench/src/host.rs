@@ -10,12 +10,12 @@ use anyhow::{bail, Context as _, Result};
 /// HAProxy). Everything else (load generators, sinks, clients, servers)
 /// runs on [`OUTSIDE_CPU`], so that the relay has a core of its own, as it
 /// would on a separate machine.
-pub const RELAY_CPU: usize = 1;
+pub(crate) const RELAY_CPU: usize = 1;
 /// The core of the load generators, sinks, clients and servers.
-pub const OUTSIDE_CPU: usize = 0;
+pub(crate) const OUTSIDE_CPU: usize = 0;
 
 /// Fails unless running as root with at least two CPUs online.
-pub fn check() -> Result<()> {
+pub(crate) fn check() -> Result<()> {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         bail!(
@@ -41,7 +41,7 @@ fn cpu_set(cpu: usize) -> libc::cpu_set_t {
 }
 
 /// Pins thread or process `pid` (0: the calling thread) to `cpu`.
-pub fn pin(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
+pub(crate) fn pin(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
     let set = cpu_set(cpu);
     // SAFETY: `set` is a valid cpu_set_t of the size passed.
     if unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) } != 0 {
@@ -51,7 +51,7 @@ pub fn pin(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
 }
 
 /// Pins every thread of process `pid` to `cpu`.
-pub fn pin_process(pid: u32, cpu: usize) -> Result<()> {
+pub(crate) fn pin_process(pid: u32, cpu: usize) -> Result<()> {
     let dir = format!("/proc/{pid}/task");
     for entry in fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
         let Some(tid) = entry?
@@ -69,7 +69,7 @@ pub fn pin_process(pid: u32, cpu: usize) -> Result<()> {
 
 /// Starts `f` on a new thread that has entered network namespace `ns` and
 /// is pinned to `cpu`: sockets it opens belong to `ns`.
-pub fn spawn_in<T, F>(
+pub(crate) fn spawn_in<T, F>(
     ns: &crate::infra::Netns,
     cpu: usize,
     f: F,
@@ -95,7 +95,7 @@ where
 
 /// Gives the calling thread the lowest priority (`SCHED_IDLE`): it runs
 /// only when nothing else on its CPU wants to.
-pub fn lowest_priority() -> Result<()> {
+pub(crate) fn lowest_priority() -> Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: a valid sched_param for the calling thread (0).
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
@@ -106,7 +106,7 @@ pub fn lowest_priority() -> Result<()> {
 
 /// Gives thread `tid` a real-time priority (`SCHED_FIFO` 10): nothing of
 /// normal priority on its CPU delays it.
-pub fn realtime(tid: libc::pid_t) -> Result<()> {
+pub(crate) fn realtime(tid: libc::pid_t) -> Result<()> {
     let param = libc::sched_param { sched_priority: 10 };
     // SAFETY: a valid sched_param; `tid` is a thread id.
     if unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &param) } != 0 {
@@ -117,21 +117,21 @@ pub fn realtime(tid: libc::pid_t) -> Result<()> {
 
 /// Lets the calling thread's sleeps end on time (timer slack 1 ns), for
 /// the pacing of generators and clients.
-pub fn precise_sleeps() {
+pub(crate) fn precise_sleeps() {
     // SAFETY: prctl(PR_SET_TIMERSLACK) takes a plain integer argument.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
 }
 
 /// A host-wide sysctl (under /proc/sys) set for the run; its old value is
 /// written back on drop, also when the bench fails.
-pub struct Sysctl {
+pub(crate) struct Sysctl {
     path: PathBuf,
     old: String,
 }
 
 impl Sysctl {
     /// Sets `key` (dotted, e.g. `kernel.bpf_stats_enabled`) to `value`.
-    pub fn set(key: &str, value: &str) -> Result<Sysctl> {
+    pub(crate) fn set(key: &str, value: &str) -> Result<Sysctl> {
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
         let old = fs::read_to_string(&path)
             .with_context(|| format!("reading {key}"))?
@@ -158,7 +158,7 @@ impl Drop for Sysctl {
 /// Host-wide conntrack limits for the run: the connection tables of C1 and
 /// C2 must hold T7's million flows (the limit and the hash table are
 /// global; the count is per namespace). Restored on drop.
-pub fn conntrack_limits() -> Result<Vec<Sysctl>> {
+pub(crate) fn conntrack_limits() -> Result<Vec<Sysctl>> {
     Ok(vec![
         Sysctl::set("net.netfilter.nf_conntrack_max", "4194304")?,
         Sysctl::set("net.netfilter.nf_conntrack_buckets", "2097152")?,
@@ -167,7 +167,7 @@ pub fn conntrack_limits() -> Result<Vec<Sysctl>> {
 
 /// What the results say about the machine.
 #[derive(Clone, Debug)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// `uname -r`.
     pub kernel: String,
     /// CPU model name.
@@ -180,7 +180,7 @@ pub struct Machine {
 
 impl Machine {
     /// Reads /proc.
-    pub fn read() -> Machine {
+    pub(crate) fn read() -> Machine {
         let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
         let cpuinfo = read("/proc/cpuinfo");
         let cpu = cpuinfo

@@ -5,11 +5,11 @@
 //! changes only these lines.
 
 #[cfg(test)]
-pub use tests::packet;
-pub use tests::{
+pub(crate) use tests::packet;
+pub(crate) use tests::{
     netns::Netns, packages, process, rawbpf, relay, relay::Relay, topology, xdp_pass::XdpPass,
 };
 
 /// The tests crate's package name, for `cargo -p` (T6 runs its
 /// `prog_bench` example).
-pub const TESTS_PACKAGE: &str = "tests";
+pub(crate) const TESTS_PACKAGE: &str = "tests";

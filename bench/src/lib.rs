@@ -12,7 +12,7 @@
 //! Each measurement prints a line on stderr; `BENCH_DEBUG=1` adds the veth
 //! counters of every UDP window (where frames were refused or dropped).
 
-#![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod arena;
 mod bpf;

@@ -48,7 +48,7 @@ const HEADER: usize = 42;
 /// The flows: source ports `first..first + count` (count a power of two),
 /// from the client's address to one destination port.
 #[derive(Clone, Copy, Debug)]
-pub struct Ports {
+pub(crate) struct Ports {
     /// First source port.
     pub first: u16,
     /// How many (a power of two).
@@ -120,7 +120,7 @@ fn run(prog: &OwnedFd, frame: &[u8; FRAME_LEN], repeat: u32) -> Result<(), rawbp
 /// namespace on the outside CPU, at the lowest priority (`SCHED_IDLE`), so
 /// that the sink and everything else on that CPU always goes first and
 /// the generator only takes what is left.
-pub struct LiveGenerator {
+pub(crate) struct LiveGenerator {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     handles: Vec<JoinHandle<Result<()>>>,
@@ -129,7 +129,7 @@ pub struct LiveGenerator {
 impl LiveGenerator {
     /// Sends to `arena.target()`:`ports.dst` as fast as it can for at most
     /// `max_time`.
-    pub fn start(arena: &Arena, ports: Ports, max_time: Duration) -> Result<LiveGenerator> {
+    pub(crate) fn start(arena: &Arena, ports: Ports, max_time: Duration) -> Result<LiveGenerator> {
         ensure!(
             ports.count.is_power_of_two(),
             "the port count must be a power of two"
@@ -176,17 +176,17 @@ impl LiveGenerator {
     }
 
     /// Frames handed to the client's interface so far.
-    pub fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
 
     /// Whether a sender ended by itself (time limit or error).
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.handles.iter().any(|h| h.is_finished())
     }
 
     /// Stops it; fails if sending failed.
-    pub fn stop(mut self) -> Result<u64> {
+    pub(crate) fn stop(mut self) -> Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
         for h in std::mem::take(&mut self.handles) {
             h.join()

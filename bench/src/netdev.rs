@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::{arena::Offloads, infra::Netns};
 
 /// A namespace with IPv6 off (no router solicitations in the counts).
-pub fn new_ns(role: &str) -> Result<Netns> {
+pub(crate) fn new_ns(role: &str) -> Result<Netns> {
     let ns = Netns::new(role)?;
     ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1")?;
     ns.sysctl("net.ipv6.conf.default.disable_ipv6", "1")?;
@@ -16,7 +16,7 @@ pub fn new_ns(role: &str) -> Result<Netns> {
 }
 
 /// A veth pair `a_if` in `a` -- `b_if` in `b` with the arena's offloads.
-pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str, offloads: Offloads) -> Result<()> {
+pub(crate) fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str, offloads: Offloads) -> Result<()> {
     let features: &[&str] = match offloads {
         Offloads::On => &["tx", "off", "gro", "on", "gso", "on"],
         Offloads::Off => &["tx", "off", "tso", "off", "gso", "off", "gro", "off"],
@@ -25,14 +25,14 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str, offloads: Offloads) ->
 }
 
 /// Address (/24) and link up.
-pub fn up(ns: &Netns, name: &str, addr: Ipv4Addr) -> Result<()> {
+pub(crate) fn up(ns: &Netns, name: &str, addr: Ipv4Addr) -> Result<()> {
     ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", name])?;
     ns.ip(&["link", "set", name, "up"])?;
     Ok(())
 }
 
 /// A permanent neighbour entry.
-pub fn neigh(ns: &Netns, addr: Ipv4Addr, mac: [u8; 6], dev: &str) -> Result<()> {
+pub(crate) fn neigh(ns: &Netns, addr: Ipv4Addr, mac: [u8; 6], dev: &str) -> Result<()> {
     let mac = mac.map(|b| format!("{b:02x}")).join(":");
     ns.ip(&[
         "neigh",
@@ -49,7 +49,7 @@ pub fn neigh(ns: &Netns, addr: Ipv4Addr, mac: [u8; 6], dev: &str) -> Result<()> 
 }
 
 /// Turns threaded NAPI on for `name` (when it has NAPI: GRO or XDP).
-pub fn threaded_napi(ns: &Netns, name: &str) -> Result<()> {
+pub(crate) fn threaded_napi(ns: &Netns, name: &str) -> Result<()> {
     let path = format!("/sys/class/net/{name}/threaded");
     // Without NAPI the write fails; the NAPI added later (XDP attach)
     // inherits the flag where it was set, and `pin` checks the result.
@@ -58,7 +58,7 @@ pub fn threaded_napi(ns: &Netns, name: &str) -> Result<()> {
 }
 
 /// Thread ids of the NAPI kthreads of interface `name` (`napi/<name>-<id>`).
-pub fn napi_threads(name: &str) -> Vec<libc::pid_t> {
+pub(crate) fn napi_threads(name: &str) -> Vec<libc::pid_t> {
     let prefix = format!("napi/{name}-");
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();

@@ -31,7 +31,7 @@ fn colour(c: Competitor) -> RGBColor {
 }
 
 /// Writes `T<n>.png` into `dir` for every T-number that has records.
-pub fn render(dir: &Path, records: &[Record]) -> Result<()> {
+pub(crate) fn render(dir: &Path, records: &[Record]) -> Result<()> {
     let font = fs::read(FONT).with_context(|| format!("reading the font {FONT}"))?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     register_font("sans-serif", FontStyle::Normal, font)

@@ -11,7 +11,7 @@ use crate::competitor::Competitor;
 /// its repetitions. Written by [`Results::records`], read by the Markdown
 /// and plot renderers (and by anyone comparing runs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Record {
+pub(crate) struct Record {
     /// Starts with the test's T-number, e.g. `T1 UDP 64 B, 1 flow`.
     pub test: String,
     /// The competitor's label ([`Competitor::label`]): D1, C1, C2, U1,
@@ -67,7 +67,7 @@ struct Series {
 /// it. Filled by the tests (one sample per repetition), turned into
 /// [`Record`]s at the end.
 #[derive(Debug, Default)]
-pub struct Results {
+pub(crate) struct Results {
     series: BTreeMap<Key, Series>,
     tests: Vec<String>,
     metrics: Vec<String>,
@@ -75,7 +75,7 @@ pub struct Results {
 
 /// One measured value of a repetition.
 #[derive(Clone, Debug)]
-pub struct Sample<'a> {
+pub(crate) struct Sample<'a> {
     /// The metric name.
     pub metric: &'a str,
     /// Its unit.
@@ -88,7 +88,7 @@ pub struct Sample<'a> {
 
 impl<'a> Sample<'a> {
     /// A sample that no generator limited.
-    pub fn new((metric, unit): (&'a str, &'a str), value: f64) -> Self {
+    pub(crate) fn new((metric, unit): (&'a str, &'a str), value: f64) -> Self {
         Sample {
             metric,
             unit,
@@ -98,7 +98,7 @@ impl<'a> Sample<'a> {
     }
 
     /// A sample that is a lower bound when `limited`.
-    pub fn limited(mut self, limited: bool) -> Self {
+    pub(crate) fn limited(mut self, limited: bool) -> Self {
         self.generator_limited = limited;
         self
     }
@@ -116,7 +116,7 @@ impl Results {
     }
 
     /// Adds one repetition's value.
-    pub fn add(&mut self, test: &str, competitor: Competitor, sample: Sample<'_>) {
+    pub(crate) fn add(&mut self, test: &str, competitor: Competitor, sample: Sample<'_>) {
         let key = self.key(test, competitor, sample.metric);
         let series = self.series.entry(key).or_default();
         series.unit = sample.unit.to_string();
@@ -127,7 +127,7 @@ impl Results {
     }
 
     /// Attaches an explanation to a metric (how it was measured).
-    pub fn note(&mut self, test: &str, competitor: Competitor, metric: &str, note: String) {
+    pub(crate) fn note(&mut self, test: &str, competitor: Competitor, metric: &str, note: String) {
         let key = self.key(test, competitor, metric);
         self.series.entry(key).or_default().note = Some(note);
     }
@@ -135,7 +135,7 @@ impl Results {
     /// Records that `competitor` has no values for `metrics` of `test`, and
     /// why (the first reason given stays). Samples already taken are
     /// discarded: a partial series would look like a result.
-    pub fn unavailable(
+    pub(crate) fn unavailable(
         &mut self,
         test: &str,
         competitor: Competitor,
@@ -152,7 +152,7 @@ impl Results {
     }
 
     /// Whether anything (a sample or a reason) is recorded for the metric.
-    pub fn has(&self, test: &str, competitor: Competitor, metric: &str) -> bool {
+    pub(crate) fn has(&self, test: &str, competitor: Competitor, metric: &str) -> bool {
         self.series.iter().any(|(k, s)| {
             k.test == test
                 && k.competitor == competitor
@@ -162,7 +162,7 @@ impl Results {
     }
 
     /// The samples of one series so far (e.g. to calibrate a later phase).
-    pub fn samples(&self, test: &str, competitor: Competitor, metric: &str) -> Vec<f64> {
+    pub(crate) fn samples(&self, test: &str, competitor: Competitor, metric: &str) -> Vec<f64> {
         self.series
             .iter()
             .find(|(k, _)| k.test == test && k.competitor == competitor && k.metric == metric)
@@ -172,7 +172,7 @@ impl Results {
 
     /// The records, tests in the order they ran, competitors in their
     /// fixed order.
-    pub fn records(&self) -> Vec<Record> {
+    pub(crate) fn records(&self) -> Vec<Record> {
         self.series
             .iter()
             .map(|(k, s)| {
@@ -213,7 +213,7 @@ fn position(list: &mut Vec<String>, name: &str) -> usize {
 
 /// Median, min and max of a series.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Median (mean of the middle two for an even count).
     pub median: f64,
     /// Smallest.
@@ -224,7 +224,7 @@ pub struct Stats {
 
 impl Stats {
     /// `None` for an empty series.
-    pub fn of(values: &[f64]) -> Option<Stats> {
+    pub(crate) fn of(values: &[f64]) -> Option<Stats> {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         if v.is_empty() {
             return None;
@@ -245,7 +245,7 @@ impl Stats {
 }
 
 /// The `q` quantile (0..=1) of `sorted` (nearest rank).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -27,7 +27,7 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the relay must serve in a test: userspace relays listen per port;
 /// the NAT competitors and fwd relay every port of the VIP.
 #[derive(Clone, Debug, Default)]
-pub struct Serves {
+pub(crate) struct Serves {
     /// A UDP port (socat relays one UDP peer on it).
     pub udp: Option<u16>,
     /// TCP ports.
@@ -38,7 +38,7 @@ pub struct Serves {
 
 /// The running relay of an arena. Stopped on drop (the processes are
 /// killed; the namespace's removal ends the rest).
-pub enum RelayProcess {
+pub(crate) enum RelayProcess {
     /// D1, C1, C2: the kernel relays; nothing runs.
     None,
     /// fwd, and the directory of its control socket.
@@ -59,7 +59,7 @@ pub enum RelayProcess {
 
 impl RelayProcess {
     /// Sets up `arena.competitor`'s relay.
-    pub fn start(arena: &Arena, serves: &Serves, fwd: &Path) -> Result<RelayProcess> {
+    pub(crate) fn start(arena: &Arena, serves: &Serves, fwd: &Path) -> Result<RelayProcess> {
         let ns = &arena.relay;
         let vip = the_vip();
         let backend = backend();
@@ -190,7 +190,7 @@ impl RelayProcess {
     }
 
     /// fwd's pid, for its BPF statistics.
-    pub fn fwd_pid(&self) -> Option<u32> {
+    pub(crate) fn fwd_pid(&self) -> Option<u32> {
         match self {
             RelayProcess::Fwd { relay, .. } => Some(relay.pid()),
             _ => None,
@@ -198,7 +198,7 @@ impl RelayProcess {
     }
 
     /// Fails with the output of a relay process that ended.
-    pub fn check_running(&mut self) -> Result<()> {
+    pub(crate) fn check_running(&mut self) -> Result<()> {
         match self {
             RelayProcess::None => Ok(()),
             RelayProcess::Fwd { relay, .. } => Ok(relay.check_running()?),

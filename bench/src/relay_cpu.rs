@@ -12,14 +12,14 @@ use crate::infra::Netns;
 /// forks). Read from `/proc/<tid>/schedstat` (nanoseconds) and
 /// `/proc/<pid>/stat` (reaped children, in clock ticks), so other work on
 /// the machine does not count.
-pub struct RelayCpu {
+pub(crate) struct RelayCpu {
     netns: String,
     napi_prefixes: Vec<String>,
 }
 
 impl RelayCpu {
     /// The relay of namespace `ns` with interfaces `ifs`.
-    pub fn new(ns: &Netns, ifs: &[&str]) -> Result<RelayCpu> {
+    pub(crate) fn new(ns: &Netns, ifs: &[&str]) -> Result<RelayCpu> {
         use std::os::unix::fs::MetadataExt as _;
         let path = format!("/run/netns/{}", ns.name());
         let ino = fs::metadata(&path)
@@ -32,7 +32,7 @@ impl RelayCpu {
     }
 
     /// Total CPU nanoseconds so far.
-    pub fn read(&self) -> u64 {
+    pub(crate) fn read(&self) -> u64 {
         // SAFETY: sysconf has no preconditions.
         let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
             .ok()

@@ -14,7 +14,7 @@ use crate::{
 
 /// Facts about the run printed above the tables.
 #[derive(Clone, Debug)]
-pub struct Run {
+pub(crate) struct Run {
     /// `--quick`.
     pub quick: bool,
     /// Repetitions per measurement.
@@ -28,7 +28,7 @@ pub struct Run {
 }
 
 /// Writes `latest.json` and `latest.md` into `dir`.
-pub fn write(dir: &Path, records: &[Record], run: &Run) -> Result<()> {
+pub(crate) fn write(dir: &Path, records: &[Record], run: &Run) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = serde_json::to_string_pretty(records).context("serialising the records")?;
     let path = dir.join("latest.json");
@@ -40,7 +40,7 @@ pub fn write(dir: &Path, records: &[Record], run: &Run) -> Result<()> {
 }
 
 /// A value in three significant digits with a k/M/G suffix.
-pub fn human(v: f64) -> String {
+pub(crate) fn human(v: f64) -> String {
     let (scaled, suffix) = match v.abs() {
         a if a >= 1e9 => (v / 1e9, " G"),
         a if a >= 1e6 => (v / 1e6, " M"),
@@ -56,7 +56,7 @@ pub fn human(v: f64) -> String {
 }
 
 /// The Markdown page.
-pub fn markdown(records: &[Record], run: &Run) -> String {
+pub(crate) fn markdown(records: &[Record], run: &Run) -> String {
     let mut s = String::new();
     let mode = if run.quick {
         "quick (`--quick`)"

@@ -22,14 +22,14 @@ const DROPS: &str = "rx_queue_0_xdp_drops";
 
 /// The drop program attached to one interface, with its counter. Detached
 /// on drop.
-pub struct Sink {
+pub(crate) struct Sink {
     _link: OwnedFd,
     stats: EthtoolStats,
 }
 
 impl Sink {
     /// Attaches to `ifname` in `ns`.
-    pub fn attach(ns: &Netns, ifname: &str) -> Result<Sink> {
+    pub(crate) fn attach(ns: &Netns, ifname: &str) -> Result<Sink> {
         let name = ifname.to_string();
         let link = ns
             .enter(move || -> Result<OwnedFd> {
@@ -42,7 +42,7 @@ impl Sink {
     }
 
     /// Frames dropped (received) so far.
-    pub fn count(&self) -> Result<u64> {
+    pub(crate) fn count(&self) -> Result<u64> {
         self.stats.read(DROPS)
     }
 }

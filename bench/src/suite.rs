@@ -16,7 +16,7 @@ use crate::{
 
 /// Durations and sizes of a run.
 #[derive(Clone, Debug)]
-pub struct Scale {
+pub(crate) struct Scale {
     /// Repetitions of every measurement (at least 5).
     pub reps: usize,
     /// Traffic before a window starts.
@@ -41,7 +41,7 @@ pub struct Scale {
 
 impl Scale {
     /// The quick run (about five minutes) or the full one.
-    pub fn new(quick: bool) -> Scale {
+    pub(crate) fn new(quick: bool) -> Scale {
         if quick {
             Scale {
                 reps: 5,
@@ -73,7 +73,7 @@ impl Scale {
 }
 
 /// What a test needs from the run.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     /// The fwd binary.
     pub fwd: PathBuf,
     /// The workspace: its root and its build code.
@@ -85,13 +85,13 @@ pub struct Ctx<'a> {
 }
 
 /// A metric's name and unit.
-pub type Metric = (&'static str, &'static str);
+pub(crate) type Metric = (&'static str, &'static str);
 
 impl Ctx<'_> {
     /// Builds an arena for each of `competitors`; one that fails is
     /// recorded as unavailable for `metrics` of every test in `tests`, with
     /// the error, and left out.
-    pub fn arenas(
+    pub(crate) fn arenas(
         &mut self,
         competitors: &[Competitor],
         serves: &Serves,
@@ -113,7 +113,7 @@ impl Ctx<'_> {
 
     /// Records `competitor` as unavailable for `metrics` of `tests`
     /// because of `err`, and says so on stderr.
-    pub fn fail(
+    pub(crate) fn fail(
         &mut self,
         tests: &[&str],
         competitor: Competitor,
@@ -132,7 +132,7 @@ impl Ctx<'_> {
     }
 
     /// Records `competitor` as not applicable to `tests`.
-    pub fn not_applicable(
+    pub(crate) fn not_applicable(
         &mut self,
         tests: &[&str],
         competitor: Competitor,
@@ -147,7 +147,7 @@ impl Ctx<'_> {
     /// `reps` repetitions, each running `f` on every arena in turn
     /// (A B C A B C ...). An arena whose run fails is recorded unavailable
     /// for `metrics` of `tests` and dropped from later repetitions.
-    pub fn interleave<F>(
+    pub(crate) fn interleave<F>(
         &mut self,
         arenas: &mut [Option<Arena>],
         tests: &[&str],
@@ -177,7 +177,7 @@ impl Ctx<'_> {
 }
 
 /// An error and its causes on one line.
-pub fn one_line(err: &anyhow::Error) -> String {
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
     let text = err
         .chain()
         .map(|e| e.to_string())
@@ -188,17 +188,17 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// The highest fixed load used: what the paced AF_PACKET generator
 /// sustains on a small machine.
-pub const MAX_FIXED_RATE: f64 = 200_000.0;
+pub(crate) const MAX_FIXED_RATE: f64 = 200_000.0;
 
 /// The fixed offered load of a test: 80 % of the slowest competitor's
 /// median saturation rate, at most [`MAX_FIXED_RATE`], rounded down.
-pub fn fixed_rate(slowest: f64) -> f64 {
+pub(crate) fn fixed_rate(slowest: f64) -> f64 {
     round_rate((0.8 * slowest).min(MAX_FIXED_RATE))
 }
 
 /// Rounds a rate down to two significant digits (for a fixed load that
 /// reads well).
-pub fn round_rate(rate: f64) -> f64 {
+pub(crate) fn round_rate(rate: f64) -> f64 {
     if rate <= 0.0 || !rate.is_finite() {
         return 0.0;
     }

@@ -18,9 +18,9 @@ use crate::{
 };
 
 /// The UDP port every frame goes to (socat listens on it for U1).
-pub const UDP_PORT: u16 = 9;
+pub(crate) const UDP_PORT: u16 = 9;
 /// The first source port of the flows (socat locks onto this one).
-pub const SRC_PORT: u16 = 10_000;
+pub(crate) const SRC_PORT: u16 = 10_000;
 
 const RATE: Metric = ("forwarded_rate", "packets/s");
 const CPU_ALL: Metric = ("cpu_all_per_packet", "ns/packet");
@@ -40,11 +40,11 @@ const METRICS: &[Metric] = &[
 ];
 
 /// The note on the CPU metrics.
-pub const CPU_NOTE: &str = "`all`: busy time of every CPU from /proc/stat (the generator and sink included); \
+pub(crate) const CPU_NOTE: &str = "`all`: busy time of every CPU from /proc/stat (the generator and sink included); \
                             `relay`: run time of the relay's NAPI threads and processes (schedstat)";
 
 /// Runs T1 for every competitor.
-pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let one = "T1 UDP 64 B, 1 flow";
     let many = "T1 UDP 64 B, 1024 flows";
     let mut all = METRICS.to_vec();

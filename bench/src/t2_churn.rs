@@ -24,7 +24,7 @@ const CPU_RELAY: Metric = ("cpu_relay_per_new_flow", "ns/flow");
 const CPU_ALL: Metric = ("cpu_all_per_new_flow", "ns/flow");
 
 /// Runs T2 for the competitors that relay UDP to any port.
-pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let (dports, sports) = ctx.scale.churn;
     let flows = u64::from(dports) * u64::from(sports);
     let test = format!("T2 new-flow churn, {flows} new UDP flows per repetition");

@@ -22,7 +22,7 @@ const P50: Metric = ("rtt_p50", "µs");
 const P99: Metric = ("rtt_p99", "µs");
 
 /// Runs T3 for every competitor.
-pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let metrics = [P50, P99];
     let serves = Serves {
         tcp: vec![PORT],

@@ -29,7 +29,7 @@ const FIRST_PORT: u16 = 7100;
 const PORTS: u16 = 16;
 
 /// Runs T4 for every competitor.
-pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let clients = ctx.scale.clients;
     let test =
         format!("T4 TCP connections (connect, 1-byte request/response, close), {clients} clients");

@@ -22,7 +22,7 @@ const THROUGHPUT: Metric = ("throughput", "Gbit/s");
 const RELAY_BUSY: Metric = ("relay_cpu_busy", "%");
 
 /// Runs T5 for every competitor, offloads on then off.
-pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let metrics = [THROUGHPUT, RELAY_BUSY];
     for (offloads, test) in [
         (Offloads::On, "T5 TCP bulk (iperf3, 1 stream), offloads on"),

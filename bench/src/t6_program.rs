@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::{competitor::Competitor, infra::TESTS_PACKAGE, record::Sample, suite::Ctx};
 
 /// The test's name in the results.
-pub const TEST: &str = "T6 program cost (BPF_PROG_TEST_RUN)";
+pub(crate) const TEST: &str = "T6 program cost (BPF_PROG_TEST_RUN)";
 const UNIT: &str = "ns/packet";
 
 /// The example's case names and the metric each becomes.
@@ -26,7 +26,7 @@ const CASES: &[(&str, &str)] = &[
 
 /// Builds and runs the example, records one sample per case and
 /// repetition.
-pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let metrics: Vec<(&str, &str)> = CASES.iter().map(|(_, m)| (*m, UNIT)).collect();
     for c in Competitor::ALL
         .into_iter()

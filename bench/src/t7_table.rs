@@ -32,7 +32,7 @@ const MAX_FLOWS: u32 = 2_000_000;
 const FLOW_KEY_SIZE: usize = 16;
 
 /// Runs T7 for C1, C2 and F1.
-pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let (dports, sports) = ctx.scale.large_table;
     let large = u64::from(dports) * u64::from(sports);
     let small_test = "T7 established flows, 1024 live flows";

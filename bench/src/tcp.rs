@@ -28,7 +28,7 @@ const WORKERS_PER_PORT: usize = 2;
 
 /// Echo servers on `ports` of an address in a namespace: each connection
 /// gets back what it sends until it closes. Stopped on drop.
-pub struct EchoServers {
+pub(crate) struct EchoServers {
     listeners: Vec<Arc<TcpListener>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -36,7 +36,7 @@ pub struct EchoServers {
 
 impl EchoServers {
     /// Listens on `addr`:`ports` in `ns`.
-    pub fn start(ns: &Netns, addr: Ipv4Addr, ports: &[u16]) -> Result<EchoServers> {
+    pub(crate) fn start(ns: &Netns, addr: Ipv4Addr, ports: &[u16]) -> Result<EchoServers> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut listeners = Vec::new();
         let mut threads = Vec::new();
@@ -98,7 +98,7 @@ fn echo(mut stream: TcpStream) -> io::Result<()> {
 /// T3: `warmup + count` 1-byte round trips on one connection from `ns` to
 /// `to`, or fewer if `limit` runs out first; the timed ones' durations in
 /// microseconds, sorted.
-pub fn round_trips(
+pub(crate) fn round_trips(
     ns: &Netns,
     to: SocketAddr,
     warmup: usize,
@@ -139,7 +139,7 @@ pub fn round_trips(
 
 /// T4: clients opening connections in a loop (connect, 1-byte request,
 /// 1-byte response, close) to `target`:`ports` round robin.
-pub struct ConnectionClients {
+pub(crate) struct ConnectionClients {
     stop: Arc<AtomicBool>,
     done: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
@@ -148,7 +148,7 @@ pub struct ConnectionClients {
 
 impl ConnectionClients {
     /// Starts `clients` client threads in `ns`.
-    pub fn start(
+    pub(crate) fn start(
         ns: &Netns,
         clients: usize,
         target: Ipv4Addr,
@@ -185,7 +185,7 @@ impl ConnectionClients {
     }
 
     /// Connections completed and failed so far.
-    pub fn counts(&self) -> (u64, u64) {
+    pub(crate) fn counts(&self) -> (u64, u64) {
         (
             self.done.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed),
@@ -193,7 +193,7 @@ impl ConnectionClients {
     }
 
     /// Stops the clients.
-    pub fn stop(mut self) -> Result<()> {
+    pub(crate) fn stop(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             t.join()

@@ -20,9 +20,9 @@ const NEEDED: &[Needed] = &[
 ];
 
 /// The font the plots are drawn with.
-pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+pub(crate) const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Installs what is missing (see [`crate::infra::packages`]).
-pub fn install_missing() -> Result<()> {
+pub(crate) fn install_missing() -> Result<()> {
     Ok(packages::install_missing(NEEDED, "needed by the bench")?)
 }

@@ -20,7 +20,7 @@ use crate::{
 /// Below this share of the window spent running the relay's threads and
 /// processes at saturation, the relay was not the bottleneck: the generator was, and the rate is a
 /// lower bound ("at least").
-pub const SATURATED_BUSY: f64 = 0.9;
+pub(crate) const SATURATED_BUSY: f64 = 0.9;
 
 /// Counters at one moment.
 struct Snapshot {
@@ -53,7 +53,7 @@ impl Snapshot {
 
 /// What one window measured.
 #[derive(Clone, Debug)]
-pub struct Window {
+pub(crate) struct Window {
     /// Frames that reached the sink.
     pub forwarded: u64,
     /// Frames the generator sent.
@@ -72,34 +72,34 @@ pub struct Window {
 
 impl Window {
     /// Forwarded packets per second.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.forwarded as f64 / self.secs
     }
 
     /// Nanoseconds of all CPUs per forwarded packet.
-    pub fn cpu_all_per_packet(&self) -> f64 {
+    pub(crate) fn cpu_all_per_packet(&self) -> f64 {
         self.cpu_all_ns / self.forwarded as f64
     }
 
     /// CPU nanoseconds of the relay's threads and processes per forwarded
     /// packet.
-    pub fn cpu_relay_per_packet(&self) -> f64 {
+    pub(crate) fn cpu_relay_per_packet(&self) -> f64 {
         self.cpu_relay_ns / self.forwarded as f64
     }
 
     /// Share of the window the relay's threads and processes ran.
-    pub fn relay_busy(&self) -> f64 {
+    pub(crate) fn relay_busy(&self) -> f64 {
         self.cpu_relay_ns / (self.secs * 1e9)
     }
 
     /// At saturation: the relay refused no frame and had spare CPU, so
     /// the generator was the limit.
-    pub fn generator_limited(&self) -> bool {
+    pub(crate) fn generator_limited(&self) -> bool {
         self.refused == 0 && self.relay_busy() < SATURATED_BUSY
     }
 
     /// Share of the offered packets that arrived.
-    pub fn delivered(&self) -> f64 {
+    pub(crate) fn delivered(&self) -> f64 {
         if self.offered == 0 {
             return 0.0;
         }
@@ -107,7 +107,7 @@ impl Window {
     }
 
     /// fwd's mean XDP run time per run, in nanoseconds.
-    pub fn bpf_ns_per_run(&self) -> Option<f64> {
+    pub(crate) fn bpf_ns_per_run(&self) -> Option<f64> {
         self.bpf
             .filter(|(_, runs)| *runs > 0)
             .map(|(ns, runs)| ns as f64 / runs as f64)
@@ -137,7 +137,7 @@ impl std::fmt::Display for Window {
 /// `window`: at saturation (`None`) with the live-frame generator, at a
 /// fixed rate with the paced AF_PACKET one. `bpf`: also read fwd's BPF run
 /// statistics (`kernel.bpf_stats_enabled` must be 1).
-pub fn measure(
+pub(crate) fn measure(
     arena: &mut Arena,
     ports: Ports,
     rate: Option<f64>,
@@ -247,7 +247,7 @@ impl Source for Generator {
 /// Sends each flow of `flows` once (paced at `rate`), then waits until the
 /// sink stops counting; returns (sent, arrived, seconds from the first
 /// packet to the last arrival) and the CPU snapshots around it.
-pub fn send_once(arena: &mut Arena, flows: &FlowSet, rate: Option<f64>) -> Result<Burst> {
+pub(crate) fn send_once(arena: &mut Arena, flows: &FlowSet, rate: Option<f64>) -> Result<Burst> {
     arena.pin()?;
     let before = arena.sink_count()?;
     let refused0 = arena.refused()?;
@@ -296,14 +296,14 @@ pub fn send_once(arena: &mut Arena, flows: &FlowSet, rate: Option<f64>) -> Resul
 impl Burst {
     /// The relay refused nothing and had spare CPU: the generator was the
     /// limit.
-    pub fn generator_limited(&self) -> bool {
+    pub(crate) fn generator_limited(&self) -> bool {
         self.refused == 0 && self.cpu_relay_ns / (self.secs * 1e9) < SATURATED_BUSY
     }
 }
 
 /// The outcome of [`send_once`].
 #[derive(Clone, Debug)]
-pub struct Burst {
+pub(crate) struct Burst {
     /// Packets sent.
     pub sent: u64,
     /// Packets the relay's interface refused (its receive ring was full).

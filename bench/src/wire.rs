@@ -19,14 +19,14 @@ use crate::{
 };
 
 /// The four redirect programs of one arena's wire, detached on drop.
-pub struct Wire {
+pub(crate) struct Wire {
     _links: Vec<OwnedFd>,
 }
 
 impl Wire {
     /// In `ns`, joins `a` <-> `b` and `c` <-> `d` (each frame arriving on
     /// one leaves through the other).
-    pub fn attach(ns: &Netns, pairs: [(&str, &str); 2]) -> Result<Wire> {
+    pub(crate) fn attach(ns: &Netns, pairs: [(&str, &str); 2]) -> Result<Wire> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))

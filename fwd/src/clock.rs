@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock the datapath stamps flows with.
-pub fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -17,7 +17,7 @@ pub fn monotonic_ns() -> u64 {
 /// A pair of readings of CLOCK_MONOTONIC (the clock of the datapath's
 /// timestamps) and the wall clock, taken together, to convert event times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Clock {
+pub(crate) struct Clock {
     /// CLOCK_MONOTONIC, nanoseconds.
     pub monotonic_ns: u64,
     /// The wall clock at the same moment.
@@ -26,7 +26,7 @@ pub struct Clock {
 
 impl Clock {
     /// Both clocks now.
-    pub fn now() -> Clock {
+    pub(crate) fn now() -> Clock {
         Clock {
             monotonic_ns: monotonic_ns(),
             realtime: SystemTime::now(),
@@ -35,7 +35,7 @@ impl Clock {
 
     /// The wall time of monotonic timestamp `ns`:
     /// `realtime - (monotonic_ns - ns)`.
-    pub fn wall(&self, ns: u64) -> SystemTime {
+    pub(crate) fn wall(&self, ns: u64) -> SystemTime {
         let t = if ns <= self.monotonic_ns {
             self.realtime
                 .checked_sub(Duration::from_nanos(self.monotonic_ns - ns))

@@ -20,6 +20,8 @@
 //! | runtime | `gc`, `reconcile`, `state`, `control`, [`metrics`] |
 //! | top | [`cli`], `tasks`, [`run`] |
 
+#![warn(unreachable_pub)]
+
 pub mod cli;
 mod clock;
 pub mod config;

@@ -51,7 +51,7 @@ pub enum PlanError {
 
 /// A plan and what the host checks warned about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Planned {
+pub(crate) struct Planned {
     /// What to install.
     pub plan: Plan,
     /// Accepted, but worth saying.
@@ -61,7 +61,7 @@ pub struct Planned {
 /// Step 1: the file with each backend name replaced by the addresses of
 /// its answer; an address that is skipped (unusable, over the limit) is
 /// logged.
-pub fn expand(config: &Config, answers: &Answers) -> Config {
+pub(crate) fn expand(config: &Config, answers: &Answers) -> Config {
     let (expanded, skipped) = dns::expand(config, answers);
     for s in &skipped {
         warn!("dns: {s}");
@@ -71,7 +71,7 @@ pub fn expand(config: &Config, answers: &Answers) -> Config {
 
 /// Step 3 (pure): the plan of an expanded file on a host with `facts`,
 /// attached to `interfaces`, with the backends in `down` at weight 0.
-pub fn plan(
+pub(crate) fn plan(
     config: &Config,
     facts: &HostFacts,
     interfaces: &[Interface],
@@ -91,7 +91,7 @@ pub fn plan(
 }
 
 /// The whole pipeline for `desired`; warnings are logged.
-pub fn plan_of(desired: &Desired) -> Result<Plan, PlanError> {
+pub(crate) fn plan_of(desired: &Desired) -> Result<Plan, PlanError> {
     let config = expand(&desired.config, &desired.resolved);
     let facts = HostFacts::gather(&config).map_err(PlanError::Facts)?;
     let planned = plan(&config, &facts, &desired.interfaces, &desired.down)?;

@@ -53,7 +53,7 @@ pub enum ApplyError {
 }
 
 /// The ids live flows refer to.
-pub fn busy(flows: &[(Flow4Key, Flow4)]) -> Busy {
+pub(crate) fn busy(flows: &[(Flow4Key, Flow4)]) -> Busy {
     let mut busy = Busy::default();
     for (_, f) in flows {
         busy.services.insert(f.service_id);
@@ -64,7 +64,7 @@ pub fn busy(flows: &[(Flow4Key, Flow4)]) -> Busy {
 
 /// A decided change: what to install and what it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
+pub(crate) struct Change {
     /// The plan with its final ids.
     pub plan: Plan,
     /// The ids book once the plan is installed.
@@ -77,7 +77,7 @@ pub struct Change {
 /// Decides how `next` replaces `current` (pure): refuses a change of a
 /// setting that sizes the tables, gives ids with `book` (ids of live
 /// flows, `busy`, are not reused), and lists the backend ids that are new.
-pub fn change(
+pub(crate) fn change(
     current: &Plan,
     next: Plan,
     book: &IdBook,
@@ -191,7 +191,7 @@ impl Install for Installed {
 
 /// How a desired state becomes a plan: [`pipeline::plan_of`] (the host's
 /// facts), or facts built by hand in tests.
-pub type Planner = fn(&Desired) -> Result<Plan, PlanError>;
+pub(crate) type Planner = fn(&Desired) -> Result<Plan, PlanError>;
 
 /// Serialises changes of the desired state.
 #[derive(Debug)]

@@ -38,7 +38,7 @@ fn snat_cell(snat: Snat, backend: std::net::Ipv4Addr, facts: Result<&HostFacts, 
 }
 
 /// The whole report. `facts` resolves `snat = "auto"` when available.
-pub fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String {
+pub(crate) fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "services ({})", config.services.len());
     let mut rows = vec![row([

@@ -3,7 +3,7 @@
 use std::{fmt::Write as _, time::SystemTime};
 
 /// Formats rows as columns separated by two spaces (last column unpadded).
-pub fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -31,12 +31,12 @@ pub fn table(rows: &[Vec<String>]) -> String {
 }
 
 /// RFC 3339 in UTC with milliseconds: `2025-05-01T12:00:03.512Z`.
-pub fn rfc3339_millis(t: SystemTime) -> String {
+pub(crate) fn rfc3339_millis(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// An error and its causes on one line: `a: b: c`.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

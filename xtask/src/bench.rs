@@ -34,7 +34,7 @@ impl bench::Workspace for Workspace {
 }
 
 /// Runs the bench in the workspace at `root`.
-pub fn bench(root: &Path, opts: &bench::Options) -> Result<()> {
+pub(crate) fn bench(root: &Path, opts: &bench::Options) -> Result<()> {
     let workspace = Workspace {
         root: root.to_path_buf(),
     };

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use crate::{cmd::run, modgraph, toolchain};
 
 /// Runs every check; fails at the first that fails.
-pub fn lint(root: &Path) -> Result<()> {
+pub(crate) fn lint(root: &Path) -> Result<()> {
     module_graph(root)?;
     run(toolchain::cargo()
         .args(["fmt", "--all", "--", "--check"])

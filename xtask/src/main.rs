@@ -1,6 +1,8 @@
 //! `cargo xtask`: builds fwd with its eBPF toolchain, runs the tests, shows
 //! a demo, runs the benchmark. Run `cargo xtask --help`.
 
+#![warn(unreachable_pub)]
+
 mod bench;
 mod build;
 mod cmd;

@@ -12,11 +12,11 @@ use std::{
 use anyhow::{Context as _, Result};
 
 /// Top-level module -> the modules it names, each with the files that do.
-pub type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<PathBuf>>>;
+pub(crate) type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<PathBuf>>>;
 
 /// Reads every `.rs` file under `src` (but `lib.rs` and `main.rs`, which
 /// only declare and call) into the graph of its top-level modules.
-pub fn read(src: &Path) -> Result<Graph> {
+pub(crate) fn read(src: &Path) -> Result<Graph> {
     let mut files = Vec::new();
     collect(src, &mut files)?;
     let modules: BTreeSet<String> = files.iter().filter_map(|f| top_module(src, f)).collect();
@@ -76,7 +76,7 @@ fn depth(src: &Path, file: &Path) -> usize {
 
 /// The top-level names a file's code reaches through `crate::a`,
 /// `crate::{a::x, b}` or `super::`s up to the root (comments skipped).
-pub fn referenced(text: &str, depth: usize) -> BTreeSet<String> {
+pub(crate) fn referenced(text: &str, depth: usize) -> BTreeSet<String> {
     let code: String = text
         .lines()
         .map(strip_comment)
@@ -179,7 +179,7 @@ fn strip_comment(line: &str) -> &str {
 
 /// One cycle per strongly connected component of more than one module,
 /// as the modules in order (the first repeated at the end).
-pub fn cycles(graph: &Graph) -> Vec<Vec<String>> {
+pub(crate) fn cycles(graph: &Graph) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for component in components(graph) {
         if component.len() < 2 {
@@ -277,7 +277,7 @@ fn path_back(graph: &Graph, component: &BTreeSet<String>, start: &str) -> Option
 
 /// A cycle as text, with the files behind each step:
 /// `a -> b (a/x.rs) -> a (b.rs)`.
-pub fn describe(graph: &Graph, cycle: &[String]) -> String {
+pub(crate) fn describe(graph: &Graph, cycle: &[String]) -> String {
     let mut s = cycle[0].clone();
     for pair in cycle.windows(2) {
         let files: Vec<String> = graph[&pair[0]][&pair[1]]

@@ -20,7 +20,7 @@ const NEEDED_COMMANDS: &[Needed] = &[
 
 /// Runs every test; fails if any fails. `args` go to the integration test
 /// binaries.
-pub fn test(root: &Path, args: &[String]) -> Result<()> {
+pub(crate) fn test(root: &Path, args: &[String]) -> Result<()> {
     require_root()?;
     packages::install_missing(NEEDED_COMMANDS, "needed by the integration tests")?;
     let fwd = build::build(root)?;

@@ -31,7 +31,7 @@ use crate::{
 };
 
 /// The response to `request`.
-pub fn answer(shared: &Shared, request: &Request) -> Response {
+pub(crate) fn answer(shared: &Shared, request: &Request) -> Response {
     let result = match request {
         Request::Status => status(shared).map(|r| Response::Status(Box::new(r))),
         Request::Reload => return reload(shared),
@@ -56,7 +56,7 @@ pub fn answer(shared: &Shared, request: &Request) -> Response {
 }
 
 /// The message for a service filter that names no service.
-pub fn unknown_service(name: &str, plan: &Plan) -> String {
+pub(crate) fn unknown_service(name: &str, plan: &Plan) -> String {
     let names: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
     format!(
         "no service named {name:?} (services: {})",
@@ -179,7 +179,7 @@ fn flows(shared: &Shared, filter: &FlowFilter) -> Result<FlowsReport, DatapathEr
 }
 
 /// `A.B.C.D` or `A.B.C.D:PORT`.
-pub fn listen(s: &PlannedService) -> String {
+pub(crate) fn listen(s: &PlannedService) -> String {
     match s.port {
         Some(p) => format!("{}:{p}", s.vip),
         None => s.vip.to_string(),
@@ -187,7 +187,7 @@ pub fn listen(s: &PlannedService) -> String {
 }
 
 /// `tcp`, `udp` or `any`.
-pub fn protocol(s: &PlannedService) -> &'static str {
+pub(crate) fn protocol(s: &PlannedService) -> &'static str {
     match s.protocols.as_slice() {
         [one] => proto_name(*one),
         _ => "any",
@@ -195,7 +195,7 @@ pub fn protocol(s: &PlannedService) -> &'static str {
 }
 
 /// Flows not yet ended, by backend id.
-pub fn active_by_backend(flows: &[PairedFlow]) -> HashMap<u32, u64> {
+pub(crate) fn active_by_backend(flows: &[PairedFlow]) -> HashMap<u32, u64> {
     let mut active = HashMap::new();
     for f in flows {
         if !ended_by_datapath(f.proto(), f.forward.tcp_flags, f.reply.tcp_flags) {
@@ -206,7 +206,7 @@ pub fn active_by_backend(flows: &[PairedFlow]) -> HashMap<u32, u64> {
 }
 
 /// Closed-flow counts summed by reason name.
-pub fn closed_by_reason(counts: impl Iterator<Item = (u8, u64)>) -> BTreeMap<String, u64> {
+pub(crate) fn closed_by_reason(counts: impl Iterator<Item = (u8, u64)>) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (reason, n) in counts.filter(|(_, n)| *n > 0) {
         *out.entry(end_reason::name(reason).to_string()).or_default() += n;
@@ -215,7 +215,7 @@ pub fn closed_by_reason(counts: impl Iterator<Item = (u8, u64)>) -> BTreeMap<Str
 }
 
 /// The reasons with packets, and the totals by outcome.
-pub fn reason_rows(stats: &[(Reason, Counter)]) -> (Vec<ReasonCount>, Totals) {
+pub(crate) fn reason_rows(stats: &[(Reason, Counter)]) -> (Vec<ReasonCount>, Totals) {
     let mut totals = Totals::default();
     let mut rows = Vec::new();
     for (reason, c) in stats.iter().filter(|(_, c)| c.packets > 0) {
@@ -238,7 +238,7 @@ pub fn reason_rows(stats: &[(Reason, Counter)]) -> (Vec<ReasonCount>, Totals) {
 }
 
 /// The state shown for a flow.
-pub fn state_name(state: FlowState) -> &'static str {
+pub(crate) fn state_name(state: FlowState) -> &'static str {
     match state {
         FlowState::Udp => "udp",
         FlowState::TcpOpening => "opening",
@@ -249,7 +249,7 @@ pub fn state_name(state: FlowState) -> &'static str {
 
 /// The flows that match `filter`, at `now_ns` (CLOCK_MONOTONIC), sorted by
 /// service, then client.
-pub fn flow_entries(
+pub(crate) fn flow_entries(
     flows: &[PairedFlow],
     plan: &Plan,
     now_ns: u64,

@@ -16,13 +16,13 @@ use super::{
 
 /// How long the client waits for an answer (a large connection table takes
 /// a while to read).
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest answer accepted.
-pub const MAX_ANSWER: u64 = 1 << 30;
+pub(crate) const MAX_ANSWER: u64 = 1 << 30;
 
 /// Why a request could not be answered.
 #[derive(Debug, Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// No socket file.
     #[error("no running fwd instance (no control socket at {path}); start one with `fwd attach`")]
     NoSocket {
@@ -77,7 +77,7 @@ pub enum ClientError {
 
 /// Sends `request` to the instance listening on `path` and returns its
 /// response (an error response is an [`ClientError::Refused`]).
-pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
+pub(crate) fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
     let p = || path.display().to_string();
     let io_err = |what| {
         move |source| ClientError::Io {
@@ -119,7 +119,7 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 
 /// `fwd status`: prints the status of the instance listening on
 /// `control`, as tables or as JSON.
-pub fn status(control: &Path, json_out: bool) -> Result<(), ClientError> {
+pub(crate) fn status(control: &Path, json_out: bool) -> Result<(), ClientError> {
     match request(control, &Request::Status)? {
         Response::Status(report) => output(if json_out {
             json(&report)
@@ -132,7 +132,7 @@ pub fn status(control: &Path, json_out: bool) -> Result<(), ClientError> {
 
 /// `fwd flows`: prints the live flows matching `filter` of the instance
 /// listening on `control`, as a table or as JSON.
-pub fn flows(control: &Path, filter: FlowFilter, json_out: bool) -> Result<(), ClientError> {
+pub(crate) fn flows(control: &Path, filter: FlowFilter, json_out: bool) -> Result<(), ClientError> {
     match request(control, &Request::Flows(filter))? {
         Response::Flows(report) => output(if json_out {
             json(&report)

@@ -9,11 +9,11 @@ use super::{
 use crate::datapath::{pin, DatapathError};
 
 /// How long `fwd stop` and `fwd detach` wait for the instance to exit.
-pub const EXIT_WAIT: Duration = Duration::from_secs(15);
+pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(15);
 
 /// Why `fwd detach` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum DetachError {
+pub(crate) enum DetachError {
     /// The running instance could not be stopped.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -27,7 +27,7 @@ pub enum DetachError {
 
 /// `fwd reload`: the running instance re-reads its file; prints what it
 /// installed, or fails with why nothing changed.
-pub fn reload(control: &Path) -> Result<String, ClientError> {
+pub(crate) fn reload(control: &Path) -> Result<String, ClientError> {
     match request(control, &Request::Reload)? {
         Response::Reloaded(r) => Ok(format!(
             "reloaded {}: {} services, {} backends\n",
@@ -52,7 +52,7 @@ fn wait_for_exit(control: &Path) -> bool {
 }
 
 /// `fwd stop [--keep]`: stops the running instance and waits for it to exit.
-pub fn stop(control: &Path, keep: bool) -> Result<String, DetachError> {
+pub(crate) fn stop(control: &Path, keep: bool) -> Result<String, DetachError> {
     let how = StopRequest { keep };
     match request(control, &Request::Stop(how))? {
         Response::Stopping(_) => {}
@@ -75,7 +75,7 @@ pub fn stop(control: &Path, keep: bool) -> Result<String, DetachError> {
 
 /// `fwd detach`: stops a running instance (detaching it), or removes the
 /// datapath a stopped or killed instance left pinned.
-pub fn detach(control: &Path, pin_dir: &Path) -> Result<String, DetachError> {
+pub(crate) fn detach(control: &Path, pin_dir: &Path) -> Result<String, DetachError> {
     match request(control, &Request::Stop(StopRequest { keep: false })) {
         Ok(_) => {
             if !wait_for_exit(control) {

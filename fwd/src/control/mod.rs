@@ -8,18 +8,18 @@
 //! the relay ([`answer`]); the client ([`client`]) prints the answer as
 //! tables ([`render`]) or, with `--json`, as it is.
 
-pub mod answer;
-pub mod client;
-pub mod lifecycle;
-pub mod protocol;
-pub mod render;
-pub mod server;
+pub(crate) mod answer;
+pub(crate) mod client;
+pub(crate) mod lifecycle;
+pub(crate) mod protocol;
+pub(crate) mod render;
+pub(crate) mod server;
 
-pub use self::server::ControlSocket;
+pub(crate) use self::server::ControlSocket;
 
 /// Where `fwd attach` listens and `fwd status`/`fwd flows` connect by
 /// default.
-pub const DEFAULT_SOCKET: &str = "/run/fwd/fwd.sock";
+pub(crate) const DEFAULT_SOCKET: &str = "/run/fwd/fwd.sock";
 
 #[cfg(test)]
 mod tests;

@@ -40,7 +40,7 @@ struct BatchAttr {
 ///
 /// Entries are read bucket by bucket: one that is added or removed during
 /// the read may or may not be in the answer; every other entry is, once.
-pub fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, MapError> {
+pub(super) fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, MapError> {
     let mut keys: Vec<K> = Vec::with_capacity(BATCH as usize);
     let mut values: Vec<V> = Vec::with_capacity(BATCH as usize);
     let mut out = Vec::new();

@@ -21,7 +21,7 @@ use std::net::SocketAddrV4;
 use fwd_common::events::{end_reason, FlowEvent, EVENT_END, EVENT_START};
 use serde::Serialize;
 
-pub use self::sink::{FlowLog, FlowLogTarget};
+pub(crate) use self::sink::{FlowLog, FlowLogTarget};
 use crate::{
     clock::Clock,
     flows::Endpoints,
@@ -31,7 +31,7 @@ use crate::{
 
 /// One line of the flow log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FlowRecord<'a> {
+pub(crate) struct FlowRecord<'a> {
     /// When (RFC 3339, UTC, milliseconds).
     pub time: String,
     /// `start` or `end`.
@@ -55,7 +55,7 @@ pub struct FlowRecord<'a> {
 
 /// The fields of an end event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct EndFields {
+pub(crate) struct EndFields {
     /// Client -> backend packets.
     pub packets_to_backend: u64,
     /// Client -> backend IPv4 bytes.
@@ -72,7 +72,7 @@ pub struct EndFields {
 
 impl<'a> FlowRecord<'a> {
     /// The record of `event`; `None` for an event of an unknown kind.
-    pub fn of(event: &FlowEvent, plan: &'a Plan, clock: &Clock) -> Option<FlowRecord<'a>> {
+    pub(crate) fn of(event: &FlowEvent, plan: &'a Plan, clock: &Clock) -> Option<FlowRecord<'a>> {
         let kind = match event.kind {
             EVENT_START => "start",
             EVENT_END => "end",
@@ -104,7 +104,7 @@ impl<'a> FlowRecord<'a> {
     }
 
     /// The JSON line, without the newline.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a flow record always serializes")
     }
 }

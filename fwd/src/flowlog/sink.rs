@@ -15,7 +15,7 @@ use crate::{clock::Clock, plan::Plan};
 
 /// Where `--flow-log` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FlowLogTarget {
+pub(crate) enum FlowLogTarget {
     /// `-`: standard output (fwd's own log goes to standard error).
     Stdout,
     /// A file, opened for append and created (mode 0640) if missing.
@@ -24,7 +24,7 @@ pub enum FlowLogTarget {
 
 impl FlowLogTarget {
     /// `-` is standard output, anything else a path.
-    pub fn parse(arg: &str) -> FlowLogTarget {
+    pub(crate) fn parse(arg: &str) -> FlowLogTarget {
         match arg {
             "-" => FlowLogTarget::Stdout,
             path => FlowLogTarget::File(path.into()),
@@ -44,7 +44,7 @@ impl std::fmt::Display for FlowLogTarget {
 /// The flow log could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("opening the flow log {path}")]
-pub struct FlowLogError {
+pub(crate) struct FlowLogError {
     /// The path.
     pub path: String,
     /// What the OS said.
@@ -54,7 +54,7 @@ pub struct FlowLogError {
 
 /// An open flow log: JSON lines, flushed after every batch of events so
 /// that a reader tailing the file sees them at once.
-pub struct FlowLog {
+pub(crate) struct FlowLog {
     out: Box<dyn Write + Send>,
     target: FlowLogTarget,
     /// Whether the last write failed (a failure is logged once, until a
@@ -64,7 +64,7 @@ pub struct FlowLog {
 
 impl FlowLog {
     /// Opens `target` (a file for append, created if missing).
-    pub fn open(target: &FlowLogTarget) -> Result<FlowLog, FlowLogError> {
+    pub(crate) fn open(target: &FlowLogTarget) -> Result<FlowLog, FlowLogError> {
         let out: Box<dyn Write + Send> = match target {
             FlowLogTarget::Stdout => Box::new(io::stdout()),
             FlowLogTarget::File(path) => {
@@ -89,7 +89,7 @@ impl FlowLog {
 
     /// A log writing into `out` (tests).
     #[cfg(test)]
-    pub fn to_writer(out: Box<dyn Write + Send>) -> FlowLog {
+    pub(crate) fn to_writer(out: Box<dyn Write + Send>) -> FlowLog {
         FlowLog {
             out,
             target: FlowLogTarget::Stdout,
@@ -98,7 +98,12 @@ impl FlowLog {
     }
 
     /// Writes one line per event, then flushes.
-    pub fn write(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) -> io::Result<()> {
+    pub(crate) fn write(
+        &mut self,
+        events: &[FlowEvent],
+        plan: &Plan,
+        clock: &Clock,
+    ) -> io::Result<()> {
         for e in events {
             if let Some(record) = FlowRecord::of(e, plan, clock) {
                 let mut line = record.to_json();
@@ -112,7 +117,7 @@ impl FlowLog {
     /// [`FlowLog::write`], logging the first failure of a streak and the
     /// recovery (events that could not be written are lost from the log,
     /// not from the counters).
-    pub fn write_logged(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) {
+    pub(crate) fn write_logged(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) {
         match self.write(events, plan, clock) {
             Ok(()) if self.failing => {
                 self.failing = false;

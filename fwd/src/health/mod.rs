@@ -18,18 +18,18 @@
 //! datapath answers new flows with a TCP RST or an ICMP port unreachable
 //! (`reject_no_backend`).
 
-pub mod book;
-pub mod passive;
-pub mod probe;
-pub mod report;
-pub mod reset;
-pub mod targets;
-pub mod tracker;
+pub(crate) mod book;
+pub(crate) mod passive;
+pub(crate) mod probe;
+pub(crate) mod report;
+pub(crate) mod reset;
+pub(crate) mod targets;
+pub(crate) mod tracker;
 
 #[cfg(test)]
 mod testing;
 
-pub use self::{
+pub(crate) use self::{
     book::{BackendHealth, HealthBook, HealthSnapshot},
     tracker::State,
 };
@@ -37,7 +37,7 @@ use crate::plan::BackendRef;
 
 /// A backend as the file writes it: `198.19.0.10`, or `198.19.0.10:80`
 /// when the port is remapped (the `backend` label of the metrics).
-pub fn backend_name(b: &BackendRef) -> String {
+pub(crate) fn backend_name(b: &BackendRef) -> String {
     match b.port {
         Some(p) => format!("{}:{p}", b.addr),
         None => b.addr.to_string(),

@@ -15,7 +15,7 @@ use crate::flows::{end_event, ended_by_datapath, pairs};
 
 /// One flow (or lone half) to remove.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Removal {
+pub(crate) struct Removal {
     /// Keys to remove, reply half first (it holds the SNAT port).
     pub keys: Vec<Flow4Key>,
     /// Its end event (`None` for a lone half, or a flow the datapath
@@ -25,7 +25,7 @@ pub struct Removal {
 
 /// The removals that take every flow of backend `backend_id` out of
 /// `entries`, at `now_ns`. Pure.
-pub fn select(entries: &[(Flow4Key, Flow4)], backend_id: u32, now_ns: u64) -> Vec<Removal> {
+pub(crate) fn select(entries: &[(Flow4Key, Flow4)], backend_id: u32, now_ns: u64) -> Vec<Removal> {
     let mine: Vec<(Flow4Key, Flow4)> = entries
         .iter()
         .filter(|(_, f)| f.backend_id == backend_id)

@@ -17,7 +17,7 @@ use std::{
 
 use fwd_common::events::FlowEvent;
 
-pub use self::{
+pub(crate) use self::{
     counters::{ClosedKey, Counters, GcTotals},
     stop::{Stop, StopSignal},
 };

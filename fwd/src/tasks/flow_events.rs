@@ -42,7 +42,7 @@ fn drain(events: &mut FlowEvents, sink: &FlowSink) -> usize {
 
 /// Reads `events` until `stop` changes (or its sender is dropped), then
 /// drains what is left and returns.
-pub async fn run(
+pub(super) async fn run(
     events: FlowEvents,
     sink: Arc<FlowSink>,
     mut stop: watch::Receiver<bool>,

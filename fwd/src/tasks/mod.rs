@@ -39,10 +39,10 @@ use crate::{
 };
 
 /// How long the tasks may take to finish after the stop signal.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The running tasks.
-pub struct Tasks {
+pub(crate) struct Tasks {
     stop: watch::Sender<bool>,
     handles: Vec<(&'static str, JoinHandle<()>)>,
 }
@@ -50,7 +50,7 @@ pub struct Tasks {
 impl Tasks {
     /// Starts the GC, the flow-event consumer (if the datapath still has
     /// its ring buffer) and the control server. Needs a tokio runtime.
-    pub fn start(
+    pub(crate) fn start(
         shared: &Arc<Shared>,
         events: Option<FlowEvents>,
         flow_log: Option<FlowLog>,
@@ -102,7 +102,7 @@ impl Tasks {
 
     /// Stops every task and waits for them (at most [`STOP_TIMEOUT`] in
     /// all; a task still running then is aborted).
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         let deadline = Instant::now() + STOP_TIMEOUT;
         for (name, mut handle) in self.handles {
@@ -118,7 +118,7 @@ impl Tasks {
 /// Runs until SIGTERM or SIGINT (returns false: detach) or a stop request
 /// over the control socket (returns whether to keep the datapath);
 /// reloads the service file on SIGHUP meanwhile.
-pub async fn run_until_stop(
+pub(crate) async fn run_until_stop(
     shared: &Arc<Shared>,
     sigterm: &mut Signal,
     sigint: &mut Signal,
@@ -163,7 +163,7 @@ pub async fn run_until_stop(
 
 /// Drops the relay state without detaching: the pinned links and maps keep
 /// the datapath running for the next `fwd attach`.
-pub async fn release(shared: Arc<Shared>) {
+pub(crate) async fn release(shared: Arc<Shared>) {
     let deadline = Instant::now() + STOP_TIMEOUT;
     let mut shared = shared;
     while Instant::now() < deadline {
@@ -185,7 +185,7 @@ pub async fn release(shared: Arc<Shared>) {
 /// (waiting at most [`STOP_TIMEOUT`] for a request still being answered),
 /// detaches it from every interface and frees it. If some owner remains,
 /// detaches through the lock instead.
-pub async fn detach(shared: Arc<Shared>) {
+pub(crate) async fn detach(shared: Arc<Shared>) {
     let deadline = Instant::now() + STOP_TIMEOUT;
     let mut shared = shared;
     loop {

@@ -10,14 +10,14 @@ use crate::{clock::Clock, flowlog::FlowLog, state::Shared};
 
 /// The one destination of flow events, shared by the ring-buffer consumer
 /// and the GC.
-pub struct FlowSink {
+pub(super) struct FlowSink {
     shared: Arc<Shared>,
     log: Option<Mutex<FlowLog>>,
 }
 
 impl FlowSink {
     /// A sink counting into `shared` and writing to `log` if any.
-    pub fn new(shared: Arc<Shared>, log: Option<FlowLog>) -> FlowSink {
+    pub(super) fn new(shared: Arc<Shared>, log: Option<FlowLog>) -> FlowSink {
         FlowSink {
             shared,
             log: log.map(Mutex::new),
@@ -26,7 +26,7 @@ impl FlowSink {
 
     /// Counts every event (always, flow log or not: the metrics count
     /// closed flows), then writes them to the flow log.
-    pub fn handle(&self, events: &[FlowEvent]) {
+    pub(super) fn handle(&self, events: &[FlowEvent]) {
         if events.is_empty() {
             return;
         }

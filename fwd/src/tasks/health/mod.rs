@@ -41,9 +41,9 @@ use crate::{
 
 /// How often the monitor looks at the plan, passive health and the
 /// reconciler.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(super) const TICK: Duration = Duration::from_millis(100);
 /// How long after a failed change of the desired state it is tried again.
-pub const RETRY: Duration = Duration::from_secs(1);
+pub(super) const RETRY: Duration = Duration::from_secs(1);
 
 /// One check's result, from a checker task.
 struct Report {
