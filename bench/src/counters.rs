@@ -273,7 +273,7 @@ pub(crate) fn count_map_keys(id: u32, key_size: usize) -> Result<u64> {
         libc::syscall(
             libc::SYS_bpf,
             BPF_MAP_GET_FD_BY_ID,
-            &attr as *const GetFdAttr,
+            &raw const attr,
             size_of::<GetFdAttr>() as libc::c_uint,
         )
     };
@@ -298,7 +298,7 @@ pub(crate) fn count_map_keys(id: u32, key_size: usize) -> Result<u64> {
             libc::syscall(
                 libc::SYS_bpf,
                 BPF_MAP_GET_NEXT_KEY,
-                &attr as *const NextKeyAttr,
+                &raw const attr,
                 size_of::<NextKeyAttr>() as libc::c_uint,
             )
         };

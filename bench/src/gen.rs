@@ -134,7 +134,9 @@ impl Generator {
 
     /// Whether it finished by itself (packet count or time limit).
     pub(crate) fn finished(&self) -> bool {
-        self.handle.as_ref().is_none_or(|h| h.is_finished())
+        self.handle
+            .as_ref()
+            .is_none_or(std::thread::JoinHandle::is_finished)
     }
 
     /// Stops it and returns the packets sent; fails if sending failed.
@@ -240,7 +242,7 @@ fn packet_socket(ifname: &str) -> Result<OwnedFd> {
     let rc = unsafe {
         libc::bind(
             sock.as_raw_fd(),
-            (&addr as *const libc::sockaddr_ll).cast(),
+            (&raw const addr).cast(),
             size_of::<libc::sockaddr_ll>() as u32,
         )
     };
@@ -258,14 +260,14 @@ fn packet_socket(ifname: &str) -> Result<OwnedFd> {
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
-            (&timeout as *const libc::timeval).cast(),
+            (&raw const timeout).cast(),
             size_of::<libc::timeval>() as u32,
         );
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_SNDBUFFORCE,
-            (&sndbuf as *const libc::c_int).cast(),
+            (&raw const sndbuf).cast(),
             size_of::<libc::c_int>() as u32,
         );
     }
@@ -344,7 +346,7 @@ fn send_batch(sock: &OwnedFd, frames: &mut [[u8; FRAME_LEN]]) -> Result<usize> {
     if rc < 0 {
         let e = io::Error::last_os_error();
         return match e.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => {
+            Some(libc::EAGAIN | libc::ENOBUFS | libc::EINTR) => {
                 thread::sleep(Duration::from_micros(20));
                 Ok(0)
             }

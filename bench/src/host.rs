@@ -23,7 +23,7 @@ pub(crate) fn check() -> Result<()> {
              attaches XDP programs and sets sysctls (try `sudo -E cargo xtask bench`)"
         );
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if cpus < 2 {
         bail!(
             "the bench needs two CPUs (one for the relay, one for everything else); found {cpus}"
@@ -44,7 +44,7 @@ fn cpu_set(cpu: usize) -> libc::cpu_set_t {
 pub(crate) fn pin(pid: libc::pid_t, cpu: usize) -> io::Result<()> {
     let set = cpu_set(cpu);
     // SAFETY: `set` is a valid cpu_set_t of the size passed.
-    if unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) } != 0 {
+    if unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &raw const set) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -98,7 +98,7 @@ where
 pub(crate) fn lowest_priority() -> Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: a valid sched_param for the calling thread (0).
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) } != 0 {
         return Err(io::Error::last_os_error()).context("sched_setscheduler(SCHED_IDLE)");
     }
     Ok(())
@@ -109,7 +109,7 @@ pub(crate) fn lowest_priority() -> Result<()> {
 pub(crate) fn realtime(tid: libc::pid_t) -> Result<()> {
     let param = libc::sched_param { sched_priority: 10 };
     // SAFETY: a valid sched_param; `tid` is a thread id.
-    if unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &param) } != 0 {
+    if unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &raw const param) } != 0 {
         return Err(io::Error::last_os_error()).context("sched_setscheduler(SCHED_FIFO)");
     }
     Ok(())
@@ -187,8 +187,7 @@ impl Machine {
             .lines()
             .find(|l| l.starts_with("model name"))
             .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+            .map_or_else(|| "unknown".into(), |(_, v)| v.trim().to_string());
         let memory_kib: f64 = read("/proc/meminfo")
             .lines()
             .find(|l| l.starts_with("MemTotal:"))
@@ -198,7 +197,7 @@ impl Machine {
         Machine {
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
             cpu,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             memory_gib: memory_kib / 1024.0 / 1024.0,
         }
     }

@@ -182,7 +182,9 @@ impl LiveGenerator {
 
     /// Whether a sender ended by itself (time limit or error).
     pub(crate) fn finished(&self) -> bool {
-        self.handles.iter().any(|h| h.is_finished())
+        self.handles
+            .iter()
+            .any(std::thread::JoinHandle::is_finished)
     }
 
     /// Stops it; fails if sending failed.

@@ -63,7 +63,7 @@ pub(crate) fn napi_threads(name: &str) -> Vec<libc::pid_t> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok())
+    dir.filter_map(std::result::Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
         .filter(|pid| {
             fs::read_to_string(format!("/proc/{pid}/comm"))

@@ -89,7 +89,7 @@ fn panel(
     metric: &str,
     rows: &[(Competitor, &Record)],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let unit = rows.first().map(|(_, r)| r.unit.as_str()).unwrap_or("");
+    let unit = rows.first().map_or("", |(_, r)| r.unit.as_str());
     let area = area.titled(test, ("sans-serif", 15))?;
     let area = area.titled(&format!("{metric} ({unit})"), ("sans-serif", 13))?;
     let top = rows

@@ -202,12 +202,11 @@ impl Results {
 
 /// Index of `name` in `list`, appending it when new.
 fn position(list: &mut Vec<String>, name: &str) -> usize {
-    match list.iter().position(|t| t == name) {
-        Some(i) => i,
-        None => {
-            list.push(name.to_string());
-            list.len() - 1
-        }
+    if let Some(i) = list.iter().position(|t| t == name) {
+        i
+    } else {
+        list.push(name.to_string());
+        list.len() - 1
     }
 }
 
@@ -234,7 +233,7 @@ impl Stats {
         let median = if n % 2 == 1 {
             v[n / 2]
         } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
+            f64::midpoint(v[n / 2 - 1], v[n / 2])
         };
         Some(Stats {
             median,

@@ -43,7 +43,7 @@ impl RelayCpu {
         };
         let mut total = 0u64;
         for pid in dir
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
@@ -61,7 +61,7 @@ impl RelayCpu {
                 continue;
             }
             if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
-                for t in tasks.filter_map(|e| e.ok()) {
+                for t in tasks.filter_map(std::result::Result::ok) {
                     total += schedstat(&format!("{}/schedstat", t.path().display()));
                 }
             }

@@ -180,7 +180,7 @@ impl Ctx<'_> {
 pub(crate) fn one_line(err: &anyhow::Error) -> String {
     let text = err
         .chain()
-        .map(|e| e.to_string())
+        .map(std::string::ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ");
     text.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -82,7 +82,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         ..Serves::default()
     };
     let mut arenas = ctx.arenas(&competitors, &serves, Offloads::On, &[one, many], &all);
-    for slot in arenas.iter_mut() {
+    for slot in &mut arenas {
         if let Some(a) = slot {
             if let Err(e) = a.attach_sink() {
                 ctx.fail(&[one, many], a.competitor, &all, &e);

@@ -53,7 +53,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         Competitor::Fwd,
     ];
     let mut arenas = ctx.arenas(&competitors, &serves, Offloads::On, &[test], &metrics);
-    for slot in arenas.iter_mut() {
+    for slot in &mut arenas {
         if let Some(a) = slot {
             if let Err(e) = a.attach_sink() {
                 ctx.fail(&[test], a.competitor, &metrics, &e);

@@ -31,7 +31,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     };
     let mut arenas = ctx.arenas(&Competitor::ALL, &serves, Offloads::On, &[TEST], &metrics);
     let mut servers = Vec::new();
-    for slot in arenas.iter_mut() {
+    for slot in &mut arenas {
         if let Some(a) = slot {
             match EchoServers::start(&a.backend, backend(), &[PORT]) {
                 Ok(s) => servers.push(s),

@@ -45,7 +45,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     };
     let mut arenas = ctx.arenas(&Competitor::ALL, &serves, Offloads::On, &[test], &all);
     let mut servers = Vec::new();
-    for slot in arenas.iter_mut() {
+    for slot in &mut arenas {
         if let Some(a) = slot {
             match EchoServers::start(&a.backend, backend(), &ports) {
                 Ok(s) => servers.push(s),

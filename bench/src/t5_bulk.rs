@@ -38,7 +38,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         };
         let mut arenas = ctx.arenas(&Competitor::ALL, &serves, offloads, &[test], &metrics);
         let mut servers = Vec::new();
-        for slot in arenas.iter_mut() {
+        for slot in &mut arenas {
             if let Some(a) = slot {
                 match iperf_server(a) {
                     Ok(s) => servers.push(s),

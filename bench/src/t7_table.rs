@@ -64,7 +64,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     };
     let competitors = [Competitor::Iptables, Competitor::Nftables, Competitor::Fwd];
     let mut arenas = ctx.arenas(&competitors, &serves, Offloads::On, &tests, &per_size);
-    for slot in arenas.iter_mut() {
+    for slot in &mut arenas {
         if let Some(a) = slot {
             let ready = a.attach_sink().and_then(|()| {
                 if a.competitor != Competitor::Fwd {
@@ -93,7 +93,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     for (phase, test) in tests.into_iter().enumerate() {
         // Fill the table: the measured flows first, then the large set.
         let mut missing = Vec::new();
-        for slot in arenas.iter_mut() {
+        for slot in &mut arenas {
             let Some(a) = slot.as_mut() else { continue };
             let before = (slab_bytes()?, live_flows(a)?);
             let set = if phase == 0 {
@@ -155,7 +155,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 Ok(())
             });
         }
-        for slot in arenas.iter_mut() {
+        for slot in &mut arenas {
             let Some(a) = slot.as_mut() else { continue };
             let live = live_flows(a)?;
             eprintln!("bench:   {}: {live} live flows", a.competitor.label());

@@ -147,24 +147,23 @@ pub(crate) fn measure(
 ) -> Result<Window> {
     arena.pin()?;
     let max_time = warmup + window + Duration::from_secs(5);
-    let gen: Box<dyn Source> = match rate {
-        None => Box::new(LiveGenerator::start(arena, ports, max_time)?),
-        Some(_) => {
-            let flows = FlowSet {
-                src_ips: vec![crate::infra::topology::CLIENT_ADDR],
-                src_port: ports.first,
-                src_ports: u32::from(ports.count),
-                dst_port: ports.dst,
-                dst_ports: 1,
-            };
-            let spec = Spec {
-                flows,
-                rate,
-                packets: None,
-                max_time,
-            };
-            Box::new(Generator::start(arena, spec)?)
-        }
+    let gen: Box<dyn Source> = if rate.is_none() {
+        Box::new(LiveGenerator::start(arena, ports, max_time)?)
+    } else {
+        let flows = FlowSet {
+            src_ips: vec![crate::infra::topology::CLIENT_ADDR],
+            src_port: ports.first,
+            src_ports: u32::from(ports.count),
+            dst_port: ports.dst,
+            dst_ports: 1,
+        };
+        let spec = Spec {
+            flows,
+            rate,
+            packets: None,
+            max_time,
+        };
+        Box::new(Generator::start(arena, spec)?)
     };
     thread::sleep(warmup);
     let a = Snapshot::take(arena, gen.sent(), bpf)?;

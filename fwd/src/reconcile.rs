@@ -109,7 +109,7 @@ pub(crate) fn change(
 /// Locks a mutex, recovering the data if a panicking thread poisoned it:
 /// every critical section here leaves the data consistent.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The datapath and what is installed in it: the plan and the ids given
@@ -138,7 +138,7 @@ impl Installed {
             &self
                 .plan
                 .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
     }
 
@@ -151,7 +151,7 @@ impl Installed {
     pub fn into_datapath(self) -> Datapath {
         self.datapath
             .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Installs `next` in place of the current plan (see the module
@@ -171,7 +171,7 @@ impl Installed {
         *self
             .plan
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&plan);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&plan);
         Ok(plan)
     }
 }

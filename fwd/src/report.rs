@@ -11,7 +11,7 @@ use crate::{
 };
 
 fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|s| s.to_string()).collect()
+    cells.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// The SNAT column of a backend: explicit, resolved from the route, or why

@@ -115,7 +115,7 @@ fn link_nightly_llvm(lib: &Path) -> Result<()> {
     let nightly_lib = Path::new(sysroot.trim()).join("lib");
     let soname = fs::read_dir(&nightly_lib)
         .with_context(|| format!("listing {}", nightly_lib.display()))?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|n| n.starts_with("libLLVM.so."))
         .with_context(|| format!("no libLLVM.so.* in {}", nightly_lib.display()))?;

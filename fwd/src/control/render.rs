@@ -7,7 +7,7 @@ use super::protocol::{FlowsReport, StatusReport};
 use crate::text::table;
 
 fn cells<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|s| s.to_string()).collect()
+    cells.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// A short duration: `850ms`, `42s`, `3m05s`, `2h04m`, `3d01h`.

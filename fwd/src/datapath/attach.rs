@@ -156,7 +156,7 @@ impl Datapath {
         }
         self.ifindex_slots
             .iter()
-            .filter_map(|v| v.ok())
+            .filter_map(std::result::Result::ok)
             .max()
             .unwrap_or(0)
     }

@@ -50,12 +50,8 @@ pub(super) fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, M
     loop {
         let mut next: u64 = 0;
         let mut attr = BatchAttr {
-            in_batch: if first {
-                0
-            } else {
-                &token as *const u64 as u64
-            },
-            out_batch: &mut next as *mut u64 as u64,
+            in_batch: if first { 0 } else { &raw const token as u64 },
+            out_batch: &raw mut next as u64,
             keys: keys.as_mut_ptr() as u64,
             values: values.as_mut_ptr() as u64,
             count: BATCH,
@@ -69,7 +65,7 @@ pub(super) fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, M
             libc::syscall(
                 libc::SYS_bpf,
                 BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
+                &raw mut attr,
                 size_of::<BatchAttr>() as u32,
             )
         };

@@ -185,7 +185,7 @@ impl Datapath {
             ct_capacity,
             attachments: Vec::new(),
             interfaces: Vec::new(),
-            pin_dir: pin_dir.map(|d| d.to_path_buf()),
+            pin_dir: pin_dir.map(std::path::Path::to_path_buf),
             origin: Origin::Fresh,
         };
         dp.set_relay_config(settings)?;
@@ -233,7 +233,11 @@ impl Datapath {
             ))?;
         }
         let tables = self.write_maglev_tables(plan)?;
-        let wanted: Vec<Service4Key> = plan.services.iter().flat_map(|s| s.keys()).collect();
+        let wanted: Vec<Service4Key> = plan
+            .services
+            .iter()
+            .flat_map(super::plan::PlannedService::keys)
+            .collect();
         let stale: Vec<Service4Key> = self
             .services
             .keys()

@@ -63,7 +63,7 @@ pub struct MapShape {
 impl MapShape {
     fn of(info: &MapInfo) -> MapShape {
         MapShape {
-            map_type: info.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
+            map_type: info.map_type().map_or(u32::MAX, |t| t as u32),
             key_size: info.key_size(),
             value_size: info.value_size(),
             max_entries: info.max_entries(),

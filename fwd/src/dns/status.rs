@@ -46,7 +46,9 @@ pub struct DnsStatus {
 
 impl DnsStatus {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, NameStatus>> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner())
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Follows the names of the file (`name -> services`): new ones are

@@ -47,7 +47,7 @@ fn settings() -> RelaySettings {
     RelaySettings::default()
 }
 
-fn pair<'a>(f: &'a [(Flow4Key, Flow4); 2]) -> Halves<'a> {
+fn pair(f: &[(Flow4Key, Flow4); 2]) -> Halves<'_> {
     Halves::Pair {
         forward: &f[0].1,
         reply: &f[1].1,

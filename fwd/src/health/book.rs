@@ -99,7 +99,9 @@ pub struct HealthBook {
 
 impl HealthBook {
     fn lock(&self) -> MutexGuard<'_, HealthSnapshot> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A copy of the book now.

@@ -133,7 +133,9 @@ struct InboxInner {
 
 impl Inbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, InboxInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Keeps the attempt `event` reports if its backend is watched and the

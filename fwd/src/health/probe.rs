@@ -109,7 +109,7 @@ fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
             socket.as_raw_fd(),
             libc::IPPROTO_IP,
             libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
+            (&raw const on).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };

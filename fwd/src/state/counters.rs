@@ -45,7 +45,7 @@ pub struct Counters {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it:
 /// every critical section here leaves the data consistent.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Counters {

@@ -74,8 +74,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let look = Instant::now() + LOOK;
         let next = schedule.next().map_or(look, |t| t.min(look));
         tokio::select! {
-            _ = tokio::time::sleep_until(next.into()) => {}
-            _ = shared.dns.woken() => {}
+            () = tokio::time::sleep_until(next.into()) => {}
+            () = shared.dns.woken() => {}
             _ = stop.changed() => return,
         }
     }

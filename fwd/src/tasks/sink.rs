@@ -36,7 +36,7 @@ impl FlowSink {
         if let Some(log) = &self.log {
             let clock = Clock::now();
             log.lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .write_logged(events, &self.shared.plan(), &clock);
         }
     }

@@ -130,7 +130,11 @@ fn short_timeouts_are_accepted_with_a_warning() {
     let c = Config::parse(&text).unwrap();
     assert_eq!(c.relay.udp, Duration::from_secs(30));
     assert_eq!(c.warnings.len(), 2);
-    let msgs: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    let msgs: Vec<String> = c
+        .warnings
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     assert!(
         msgs.iter().any(|m| m.starts_with("line 6,")
             && m.contains("udp_timeout")

@@ -248,7 +248,7 @@ fn backends(
             RawBackend::Address(s) => (s.as_str(), 1),
             RawBackend::Weighted(w) => (w.address.as_str(), w.weight.unwrap_or(1)),
         };
-        if !(0..=MAX_WEIGHT as i64).contains(&weight) {
+        if !(0..=i64::from(MAX_WEIGHT)).contains(&weight) {
             let problem = Problem::OutOfRange {
                 min: 0,
                 max: MAX_WEIGHT.into(),
@@ -268,7 +268,10 @@ fn backends(
             v.fail(b.span(), &key, &text, Problem::BackendPortUnderWholeAddress);
             ok = false;
         }
-        let (weight, at) = (weight.clamp(0, MAX_WEIGHT as i64) as u32, v.pos(b.span()));
+        let (weight, at) = (
+            weight.clamp(0, i64::from(MAX_WEIGHT)) as u32,
+            v.pos(b.span()),
+        );
         match target {
             BackendTarget::Addr(addr) => out.push(BackendSpec {
                 addr,
@@ -346,7 +349,7 @@ fn relay(v: &mut Validator<'_>, raw: RawRelay) -> (RelaySettings, Vec<ConfigWarn
         }
     }
     if let Some(n) = &raw.max_flows {
-        let range = MIN_MAX_FLOWS as i64..=MAX_MAX_FLOWS as i64;
+        let range = i64::from(MIN_MAX_FLOWS)..=i64::from(MAX_MAX_FLOWS);
         let problem = Problem::OutOfRange {
             min: MIN_MAX_FLOWS.into(),
             max: MAX_MAX_FLOWS.into(),
@@ -367,7 +370,7 @@ fn relay(v: &mut Validator<'_>, raw: RawRelay) -> (RelaySettings, Vec<ConfigWarn
             max: MAX_SERVICES.into(),
         };
         if let Some(n) = v.check(n, "[relay] max_services", |n| {
-            if (1..=MAX_SERVICES as i64).contains(n) {
+            if (1..=i64::from(MAX_SERVICES)).contains(n) {
                 Ok(*n as u32)
             } else {
                 Err(problem)

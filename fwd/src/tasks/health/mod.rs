@@ -259,19 +259,19 @@ impl Monitor {
                 warn!(
                     "health: {name} is down: {} checks failed in a row (last: {e})",
                     check.fall
-                )
+                );
             }
             (Some(State::Up), _) => {
                 info!(
                     "health: {name} is up: {} checks passed in a row",
                     check.rise
-                )
+                );
             }
             (None, Err(e)) if w.tracker.state() == State::Up => {
                 info!(
                     "health: {name}: check failed ({streak} of {}): {e}",
                     check.fall
-                )
+                );
             }
             _ => {}
         }
