@@ -253,7 +253,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     let config = RELAY_CONFIG.get(0).ok_or(Reason::DropInternal)?;
     let port_count = config.snat_port_count();
     if port_count == 0 {
-        return Err(Reason::DropInternal);
+        return Err(Reason::DropNoSnatPorts);
     }
     let key = &pkt.key;
     let tcp_flags = if key.proto == IPPROTO_TCP {

@@ -75,11 +75,13 @@ pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
     // Maglev: the service's table maps the flow hash to a backend.
     let backend_id = *MAGLEV
         .get(maglev_index(service.maglev_table, hash))
-        .ok_or(Reason::DropInternal)?;
+        .ok_or(Reason::DropNoMaglevEntry)?;
     if backend_id == NO_BACKEND {
         return Ok(Target::Reject);
     }
-    let backend = *BACKENDS4.get(backend_id).ok_or(Reason::DropInternal)?;
+    let backend = *BACKENDS4
+        .get(backend_id)
+        .ok_or(Reason::DropNoBackendEntry)?;
     if backend.addr == 0 {
         return Ok(Target::Reject);
     }

@@ -7,11 +7,16 @@ use fwd_common::{
     counters::xdp_action,
     events::{end_reason, EVENT_END, EVENT_START},
     flow::{tcp_flags::*, DIR_FORWARD, DIR_REPLY},
-    port_from_raw, Flow4Key, FlowEvent, Reason, IPPROTO_TCP, IPPROTO_UDP,
+    hash::flow_hash4,
+    maps::MAGLEV_SIZE,
+    port_from_raw,
+    service::maglev_index,
+    Flow4Key, FlowEvent, Reason, Service4Key, IPPROTO_TCP, IPPROTO_UDP,
 };
 use tests::packet::{parse, PacketBuilder};
 
 use crate::{
+    broken,
     env::{self, *},
     model::SnatModel,
     run::{drain_events, run, snapshot},
@@ -644,6 +649,105 @@ pub fn flow_events() {
         vec![(EVENT_START, IPPROTO_UDP)]
     );
     assert_eq!(dp.events_lost().unwrap(), 0);
+}
+
+/// Breaks a map before a row runs.
+type BreakMaps = Box<dyn Fn(&mut Datapath)>;
+
+/// Rows that need a map broken first, the way a loader bug (or a detach in
+/// progress) leaves it; each runs on a fresh datapath, after its breakage.
+fn broken_map_cases() -> Vec<(BreakMaps, Case)> {
+    let client = sa(CLIENT, 40000);
+    let vip = sa(VIP, VIP_TCP_PORT);
+    let syn = from_client(PacketBuilder::tcp(client, vip, SYN));
+    let service = Service4Key::new(VIP, VIP_TCP_PORT, IPPROTO_TCP);
+    let p_tcp = SnatModel::default()
+        .claim(client, vip, IPPROTO_TCP, sa(BACKEND, 80))
+        .expect("a free SNAT port");
+    let open_flow = syn.clone();
+    vec![
+        (
+            Box::new(move |dp: &mut Datapath| {
+                let out = run(dp, ifindex(CLIENT_IF), &open_flow);
+                assert_eq!(out.action, xdp_action::REDIRECT, "the flow opens");
+                broken::remove_from_devmap(dp, ifindex(BACKEND_IF));
+            }),
+            Case::translated(
+                "a flow whose cached egress left DEVMAP is translated, then dropped",
+                CLIENT_IF,
+                from_client(PacketBuilder::tcp(client, vip, ACK)),
+                Reason::DropRedirectFailed,
+                to_backend(PacketBuilder::tcp(sa(SNAT, p_tcp), sa(BACKEND, 80), ACK)),
+            )
+            .backend(backend_id::TCP),
+        ),
+        (
+            Box::new(move |dp: &mut Datapath| {
+                let beyond = broken::maglev_len(dp) / MAGLEV_SIZE;
+                broken::edit_service(dp, service, |s| s.maglev_table = beyond);
+            }),
+            Case::pass(
+                "a service whose Maglev table lies beyond MAGLEV is dropped",
+                CLIENT_IF,
+                syn.clone(),
+                Reason::DropNoMaglevEntry,
+            ),
+        ),
+        (
+            Box::new(move |dp: &mut Datapath| {
+                let table = dp
+                    .service_entries()
+                    .expect("services")
+                    .into_iter()
+                    .find(|(k, _)| *k == service)
+                    .expect("the TCP service")
+                    .1
+                    .maglev_table;
+                let key = Flow4Key::new(CLIENT, 40000, VIP, VIP_TCP_PORT, IPPROTO_TCP);
+                let beyond = broken::backends_len(dp);
+                broken::set_maglev_entry(dp, maglev_index(table, flow_hash4(&key)), beyond);
+            }),
+            Case::pass(
+                "a Maglev entry naming a backend beyond BACKENDS4 is dropped",
+                CLIENT_IF,
+                syn.clone(),
+                Reason::DropNoBackendEntry,
+            ),
+        ),
+        (
+            Box::new(|dp: &mut Datapath| {
+                // What an entry the loader never wrote holds: all zeros.
+                let unwritten = RelaySettings {
+                    snat_ports: 0..=0,
+                    ..env::settings()
+                };
+                dp.set_relay_config(&unwritten).expect("write RELAY_CONFIG");
+            }),
+            Case::pass(
+                "a new flow without a SNAT port range is dropped",
+                CLIENT_IF,
+                syn,
+                Reason::DropNoSnatPorts,
+            ),
+        ),
+    ]
+}
+
+/// Runs every broken-map row, each on a fresh datapath.
+pub fn broken_map_table() {
+    let backends = env::plan()
+        .services
+        .iter()
+        .map(|s| s.backends.len() as u32)
+        .sum();
+    for (break_maps, case) in broken_map_cases() {
+        let mut dp = env::datapath();
+        let mut ring = dp.take_flow_events().expect("the flow event ring");
+        break_maps(&mut dp);
+        drain_events(&mut ring);
+        check(&mut dp, &case, backends);
+        check_events(&case, &drain_events(&mut ring));
+    }
 }
 
 /// The first flow's two halves, as the table left them.

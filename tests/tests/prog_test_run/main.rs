@@ -6,6 +6,7 @@
 //! Needs root (BPF and a private network namespace); `cargo xtask test`
 //! runs it.
 
+mod broken;
 mod cases;
 mod env;
 mod maglev;
@@ -31,6 +32,11 @@ fn in_private_netns(body: impl FnOnce() + Send + 'static) {
 #[test]
 fn fixture_table() {
     in_private_netns(cases::table);
+}
+
+#[test]
+fn each_loader_bug_is_a_drop_of_its_own_reason() {
+    in_private_netns(cases::broken_map_table);
 }
 
 #[test]
