@@ -142,8 +142,6 @@ pub fn commit(
     match target {
         Target::Flow(flow) => Ok(refresh(pkt, flow, now, cache)),
         Target::New(new) => create(pkt, &new, now, cache.unwrap_or_default()),
-        // Answered before conntrack (see main.rs); never tracked.
-        Target::Reject => Err(Reason::DropInternal),
     }
 }
 

@@ -21,7 +21,11 @@ mod stats;
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
 use fwd_common::Reason;
 
-use crate::{access::frame_len, lookup::Target, stats::InterfaceCounters};
+use crate::{
+    access::frame_len,
+    lookup::{Lookup, Target},
+    stats::InterfaceCounters,
+};
 
 /// Entry point: runs the stages, counts the outcome, returns its action.
 #[xdp]
@@ -37,14 +41,17 @@ pub fn fwd_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     let pkt = parse::parse(ctx)?;
-    let target = lookup::lookup(&pkt)?;
+    let found = lookup::lookup(&pkt)?;
     if pkt.ttl <= 1 {
         return Err(Reason::PassTtlExpired);
     }
-    if let Target::Reject = target {
-        rewrite::reject(ctx, &pkt)?;
-        return Ok(Reason::RejectNoBackend);
-    }
+    let target = match found {
+        Lookup::Relay(target) => target,
+        Lookup::Reject => {
+            rewrite::reject(ctx, &pkt)?;
+            return Ok(Reason::RejectNoBackend);
+        }
+    };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let (egress, looked_up) = match &target {
@@ -69,7 +76,6 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
                 true,
             )
         }
-        Target::Reject => return Err(Reason::DropInternal),
     };
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;
