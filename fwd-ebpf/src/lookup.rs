@@ -8,6 +8,7 @@ use fwd_common::{
 
 use crate::{
     maps::{BACKENDS4, CT4, MAGLEV, SERVICES4},
+    nat::Nat,
     parse::Packet,
 };
 
@@ -40,6 +41,21 @@ pub struct NewFlow {
     pub backend: Backend4,
     /// Destination port towards the backend (network order).
     pub backend_port: u16,
+}
+
+impl NewFlow {
+    /// The translation towards the backend as far as it is known before
+    /// conntrack: the SNAT address and the backend, but no SNAT port yet
+    /// (0), which is what the route lookup needs.
+    #[inline(always)]
+    pub fn towards_backend(&self) -> Nat {
+        Nat {
+            src_addr: self.backend.snat_addr,
+            dst_addr: self.backend.addr,
+            src_port: 0,
+            dst_port: self.backend_port,
+        }
+    }
 }
 
 /// Finds the flow of `pkt`, or the backend for a new one.

@@ -12,6 +12,7 @@ mod conntrack;
 mod events;
 mod lookup;
 mod maps;
+mod nat;
 mod parse;
 mod redirect;
 mod rewrite;
@@ -24,6 +25,7 @@ use fwd_common::Reason;
 use crate::{
     access::frame_len,
     lookup::{Lookup, Target},
+    nat::Nat,
     stats::InterfaceCounters,
 };
 
@@ -60,22 +62,10 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
             let f = unsafe { &**flow };
             match route::cached(ctx, f, now) {
                 Some(egress) => (egress, false),
-                None => {
-                    let (src, dst) = (f.nat_src_addr, f.nat_dst_addr);
-                    (
-                        route::route(ctx, &pkt, src, dst, f.nat_src_port, f.nat_dst_port)?,
-                        true,
-                    )
-                }
+                None => (route::route(ctx, &pkt, &Nat::of(f))?, true),
             }
         }
-        Target::New(new) => {
-            let b = &new.backend;
-            (
-                route::route(ctx, &pkt, b.snat_addr, b.addr, 0, new.backend_port)?,
-                true,
-            )
-        }
+        Target::New(new) => (route::route(ctx, &pkt, &new.towards_backend())?, true),
     };
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;
