@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _, Result};
-use tests::process::describe;
+use integration_test::process::describe;
 
 /// Runs `cmd` with inherited output (after printing it); fails unless it
 /// exits with 0.

@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use tests::{
+use integration_test::{
     maps_toml,
     topology::{backend_addr, vip, RELAY_BACKEND_ADDR},
     traffic::{udp_exchange, Echo, EchoServer, IO_TIMEOUT},
@@ -50,7 +50,7 @@ pub fn demo(root: &Path) -> Result<()> {
     );
     println!(
         "relay   {} (client side), {RELAY_BACKEND_ADDR} (backend side) in {}",
-        tests::topology::RELAY_CLIENT_ADDR,
+        integration_test::topology::RELAY_CLIENT_ADDR,
         topo.relay.name()
     );
     println!(

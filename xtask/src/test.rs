@@ -34,7 +34,7 @@ pub fn test(root: &Path, args: &[String]) -> Result<()> {
             "test",
             "--workspace",
             "--exclude",
-            "tests",
+            "integration-test",
             "--exclude",
             "fwd-ebpf",
         ])
@@ -42,7 +42,7 @@ pub fn test(root: &Path, args: &[String]) -> Result<()> {
         .env("PATH", &path))?;
 
     run(toolchain::cargo()
-        .args(["test", "-p", "tests", "--", "--test-threads=1"])
+        .args(["test", "-p", "integration-test", "--", "--test-threads=1"])
         .args(args)
         .current_dir(root)
         .env("PATH", &path)

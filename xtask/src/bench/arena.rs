@@ -1,7 +1,7 @@
 //! An arena: `client -- wire -- relay -- wire -- backend`, the namespaces
 //! of one competitor, built the same way for every competitor.
 //!
-//! Addresses are those of the end-to-end tests (`::tests::topology`, all in
+//! Addresses are those of the end-to-end tests (`::integration_test::topology`, all in
 //! 198.18.0.0/15): client 198.18.0.2, relay 198.18.0.1 and 198.19.0.1,
 //! backend 198.19.0.10, VIP 198.18.100.1. Only D1's backend has a route
 //! back to the clients. Interface names carry the competitor's ID
@@ -13,7 +13,7 @@
 //! Settings, identical for every competitor:
 //! - TX checksum offload off on every veth end (a locally sent packet would
 //!   otherwise carry a partial checksum that an XDP program rewrites and
-//!   forwards as is, see `tests::topology`); GRO on (the receiving peers
+//!   forwards as is, see `integration_test::topology`); GRO on (the receiving peers
 //!   need NAPI, see below), GSO on;
 //! - threaded NAPI on every veth end; the relay's two NAPI threads and the
 //!   relay's processes on [`RELAY_CPU`], everything else on [`OUTSIDE_CPU`];
@@ -28,7 +28,7 @@
 
 use std::{net::Ipv4Addr, thread, time::Duration};
 
-use ::tests::{
+use ::integration_test::{
     netns::Netns,
     topology::{backend_addr, read_mac, vip, CLIENT_ADDR, RELAY_BACKEND_ADDR, RELAY_CLIENT_ADDR},
     xdp_pass::XdpPass,
@@ -201,7 +201,13 @@ impl Arena {
         neigh(&backend, RELAY_BACKEND_ADDR, relay_b_mac, &ifs.backend)?;
 
         let gw = RELAY_CLIENT_ADDR.to_string();
-        client.ip(&["route", "add", ::tests::topology::VIP_NET, "via", &gw])?;
+        client.ip(&[
+            "route",
+            "add",
+            ::integration_test::topology::VIP_NET,
+            "via",
+            &gw,
+        ])?;
         if competitor == Competitor::D1 {
             client.ip(&["route", "add", "198.19.0.0/24", "via", &gw])?;
             let back = RELAY_BACKEND_ADDR.to_string();
@@ -299,7 +305,7 @@ impl Arena {
     fn keep_napi_without_gro(&mut self) -> Result<()> {
         let mut pass = Vec::new();
         for (ns, name, role) in self.ends() {
-            if role != Role::Wire && ::tests::relay::xdp_mode(ns, name)?.is_none() {
+            if role != Role::Wire && ::integration_test::relay::xdp_mode(ns, name)?.is_none() {
                 pass.push(XdpPass::attach(ns, name)?);
             }
         }

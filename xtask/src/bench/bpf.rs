@@ -1,13 +1,13 @@
 //! The bench's own tiny XDP programs (the wire, the sink, the generator),
 //! written as raw instructions and loaded with `bpf(2)`: xtask cannot link
 //! the eBPF toolchain, and these are a handful of instructions each. The
-//! `bpf(2)` plumbing is [`tests::rawbpf`]'s; here are the bench's program
+//! `bpf(2)` plumbing is [`integration_test::rawbpf`]'s; here are the bench's program
 //! bodies and its `anyhow` edge.
 
 use std::os::fd::OwnedFd;
 
-use ::tests::rawbpf;
-pub use ::tests::rawbpf::{ifindex, insn, return_action, XDP_DROP};
+use ::integration_test::rawbpf;
+pub use ::integration_test::rawbpf::{ifindex, insn, return_action, XDP_DROP};
 use anyhow::Result;
 
 /// `bpf_get_prandom_u32`.

@@ -9,7 +9,7 @@ use std::{
     time::Instant,
 };
 
-use ::tests::Netns;
+use ::integration_test::Netns;
 use anyhow::{bail, Context as _, Result};
 
 /// Busy CPU time per CPU, from /proc/stat, in nanoseconds.

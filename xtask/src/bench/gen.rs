@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::topology::CLIENT_ADDR;
+use ::integration_test::topology::CLIENT_ADDR;
 use anyhow::{bail, Context as _, Result};
 
 use super::{
@@ -387,7 +387,7 @@ mod tests {
         };
         let mut f = [0u8; FRAME_LEN];
         t.write(&mut f, Ipv4Addr::new(198, 18, 0, 2), 40000, 9);
-        let p = ::tests::packet::parse(&f).expect("parses");
+        let p = ::integration_test::packet::parse(&f).expect("parses");
         assert!(p.ip_checksum_valid && p.l4_checksum_valid);
         assert_eq!(p.src, "198.18.0.2:40000".parse().unwrap());
         assert_eq!(p.dst, "198.18.100.1:9".parse().unwrap());

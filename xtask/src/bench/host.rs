@@ -70,7 +70,7 @@ pub fn pin_process(pid: u32, cpu: usize) -> Result<()> {
 /// Starts `f` on a new thread that has entered network namespace `ns` and
 /// is pinned to `cpu`: sockets it opens belong to `ns`.
 pub fn spawn_in<T, F>(
-    ns: &::tests::Netns,
+    ns: &::integration_test::Netns,
     cpu: usize,
     f: F,
 ) -> Result<std::thread::JoinHandle<Result<T>>>

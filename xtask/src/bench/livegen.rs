@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::{rawbpf, topology::CLIENT_ADDR};
+use ::integration_test::{rawbpf, topology::CLIENT_ADDR};
 use anyhow::{ensure, Context as _, Result};
 
 use super::{

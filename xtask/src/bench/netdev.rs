@@ -3,7 +3,7 @@
 
 use std::{fs, net::Ipv4Addr};
 
-use ::tests::netns::Netns;
+use ::integration_test::netns::Netns;
 use anyhow::Result;
 
 use super::arena::Offloads;

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::{
+use ::integration_test::{
     process::{run, Background},
     relay::TempDir,
     topology::RELAY_BACKEND_ADDR,

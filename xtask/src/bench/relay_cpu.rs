@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use ::tests::Netns;
+use ::integration_test::Netns;
 use anyhow::{Context as _, Result};
 
 /// CPU time of whatever relays in an arena: the NAPI kthreads of the

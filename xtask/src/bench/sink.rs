@@ -9,7 +9,7 @@
 
 use std::os::fd::OwnedFd;
 
-use ::tests::Netns;
+use ::integration_test::Netns;
 use anyhow::{Context as _, Result};
 
 use super::{

@@ -5,7 +5,7 @@
 
 use std::{thread, time::Duration};
 
-use ::tests::process::run as run_command;
+use ::integration_test::process::run as run_command;
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
@@ -103,7 +103,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
 }
 
 /// `iperf3 -s` on the backend, on the outside CPU; returns once listening.
-fn iperf_server(arena: &Arena) -> Result<::tests::process::Background> {
+fn iperf_server(arena: &Arena) -> Result<::integration_test::process::Background> {
     let b = backend().to_string();
     let mut server =
         arena

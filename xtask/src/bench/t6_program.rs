@@ -1,7 +1,7 @@
 //! T6: the cost of fwd's XDP program per packet, through
 //! `BPF_PROG_TEST_RUN` (one run per call, median over the runs of a
 //! repetition). The measurement itself is the `prog_bench` example of the
-//! tests crate (it links `fwd`, which xtask cannot: xtask must build before
+//! integration-test crate (it links `fwd`, which xtask cannot: xtask must build before
 //! the eBPF toolchain exists); this runs it and reads its lines.
 
 use std::process::Stdio;
@@ -44,7 +44,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             "--release",
             "-q",
             "-p",
-            "tests",
+            "integration-test",
             "--example",
             "prog_bench",
             "--",

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ::tests::Netns;
+use ::integration_test::Netns;
 use anyhow::{Context as _, Result};
 
 use super::host::{self, OUTSIDE_CPU};

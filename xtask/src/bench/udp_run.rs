@@ -151,7 +151,7 @@ pub fn measure(
         None => Box::new(LiveGenerator::start(arena, ports, max_time)?),
         Some(_) => {
             let flows = FlowSet {
-                src_ips: vec![::tests::topology::CLIENT_ADDR],
+                src_ips: vec![::integration_test::topology::CLIENT_ADDR],
                 src_port: ports.first,
                 src_ports: u32::from(ports.count),
                 dst_port: ports.dst,

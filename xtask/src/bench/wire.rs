@@ -11,7 +11,7 @@
 
 use std::os::fd::OwnedFd;
 
-use ::tests::Netns;
+use ::integration_test::Netns;
 use anyhow::{Context as _, Result};
 
 use super::bpf::{attach_xdp, ifindex, load_xdp, redirect_to};

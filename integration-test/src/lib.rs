@@ -1,0 +1,31 @@
+//! Test infrastructure of fwd: packets for `BPF_PROG_TEST_RUN` tests, and
+//! network namespaces, topologies and a running relay for end-to-end tests.
+//!
+//! Used by the tests in `integration-test/tests/` and by `cargo xtask demo`. Everything
+//! except [`packet`] and [`maps_file`] needs root: it creates namespaces and
+//! veth pairs, and runs `fwd attach`. [`rawbpf`] (raw `bpf(2)` for XDP
+//! programs of a few instructions) is shared with xtask's bench and the
+//! `prog_bench` example.
+
+#![warn(missing_docs)]
+
+pub mod churn;
+pub mod error;
+pub mod longlived;
+pub mod maps_file;
+pub mod named_server;
+pub mod netns;
+pub mod packet;
+pub mod process;
+pub mod prometheus;
+pub mod rawbpf;
+pub mod relay;
+pub mod topology;
+pub mod traffic;
+pub mod xdp_pass;
+
+pub use error::{Error, Result};
+pub use maps_file::{maps_toml, ServiceSpec};
+pub use netns::Netns;
+pub use relay::Relay;
+pub use topology::{Host, Shape, Topology};
