@@ -40,6 +40,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// Could not move a thread into a new network namespace of its own
+    /// ([`crate::netns::in_private_netns`]).
+    #[error("cannot make a private network namespace (unshare(CLONE_NEWNET) needs root)")]
+    Unshare {
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
     /// A file the test needs could not be written or read.
     #[error("{what}: {path}")]
     File {

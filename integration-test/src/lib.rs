@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod churn;
 pub mod error;
 pub mod longlived;

@@ -1,4 +1,5 @@
-//! [`Netns`]: a network namespace that exists exactly as long as its guard.
+//! [`Netns`]: a network namespace that exists exactly as long as its guard;
+//! [`in_private_netns`]: a thread in an unnamed namespace of its own.
 
 use std::{
     fs::File,
@@ -130,22 +131,16 @@ impl Netns {
             source,
         };
         let handle = File::open(&path).map_err(enter_err)?;
-        let outcome = thread::scope(|s| {
-            s.spawn(move || {
-                // SAFETY: setns(2) only reads the fd, which `handle` keeps
-                // open; it changes the namespace of this thread alone, and
-                // the thread ends with `f`.
-                if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(f())
-            })
-            .join()
-        });
-        match outcome {
-            Ok(result) => result.map_err(enter_err),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        let enter = move || {
+            // SAFETY: setns(2) only reads the fd, which `handle` keeps open;
+            // it changes the namespace of this thread alone, and the thread
+            // ends with `f`.
+            if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        };
+        on_fresh_thread(enter, f).map_err(enter_err)
     }
 
     /// A TCP listener bound inside to `addr`.
@@ -198,6 +193,68 @@ impl Drop for Netns {
         if let Err(e) = run(Command::new("ip").args(["netns", "del", &self.name])) {
             eprintln!("warning: removing network namespace {}: {e}", self.name);
         }
+    }
+}
+
+/// Runs `f` on a fresh thread that has moved into a new network namespace
+/// of its own (`unshare(CLONE_NEWNET)`), and returns its result. A panic in
+/// `f` is resumed on the caller's thread, so a failed assertion fails the
+/// calling test with its own message.
+///
+/// Nothing names the namespace: the kernel removes it, with every interface
+/// made in it, when the thread ends, whether `f` returned or panicked. Only
+/// that thread moves; the process and every other test stay where they
+/// were. For tests that need a network of their own but no processes in it
+/// (packet tests, the datapath against the kernel); [`Netns`] is the named
+/// kind, for processes. Needs root.
+///
+/// Commands started from the thread run in the namespace too:
+///
+/// ```no_run
+/// use std::process::Command;
+/// use integration_test::netns::in_private_netns;
+///
+/// let links = in_private_netns(|| {
+///     let out = Command::new("ip").args(["-o", "link"]).output().expect("ip");
+///     String::from_utf8_lossy(&out.stdout).lines().count()
+/// })
+/// .expect("a private network namespace (run as root)");
+/// assert_eq!(links, 1, "only lo");
+/// ```
+pub fn in_private_netns<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let enter = || {
+        // SAFETY: unshare(2) with CLONE_NEWNET moves this thread alone into
+        // a new namespace; the thread ends with `f`.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    on_fresh_thread(enter, f).map_err(|source| Error::Unshare { source })
+}
+
+/// Runs `f` on a fresh (scoped) thread once `enter` has moved that thread
+/// into a namespace; a panic in `f` is resumed on the caller's thread.
+fn on_fresh_thread<T, F, E>(enter: E, f: F) -> io::Result<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+    E: FnOnce() -> io::Result<()> + Send,
+{
+    let outcome = thread::scope(|s| {
+        s.spawn(move || {
+            enter()?;
+            Ok(f())
+        })
+        .join()
+    });
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

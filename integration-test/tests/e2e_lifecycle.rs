@@ -3,12 +3,10 @@
 //! input is refused with a message that names it, before anything is
 //! attached. Needs root and the release binary (FWD_BIN).
 
-use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
-    time::Duration,
-};
+use std::{net::IpAddr, time::Duration};
 
 use integration_test::{
+    addr::sa,
     maps_toml,
     relay::{run_fwd, xdp_attached, xdp_mode, TempDir},
     topology::{backend_addr, vip, RELAY_BACKEND_ADDR, RELAY_CLIENT_ADDR},
@@ -18,10 +16,6 @@ use integration_test::{
 
 /// How long a refused `fwd attach` may take to exit.
 const ERROR_EXIT: Duration = Duration::from_secs(30);
-
-fn sa(addr: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
-}
 
 fn one_service() -> String {
     maps_toml(

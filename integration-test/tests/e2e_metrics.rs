@@ -19,13 +19,14 @@
 
 use std::{
     io::{Read, Write},
-    net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream},
+    net::{Shutdown, SocketAddr, TcpStream},
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use integration_test::{
+    addr::sa,
     churn::{greet_and_close, short_connection},
     maps_toml,
     prometheus::{http_get, promtool_check_metrics, Prometheus},
@@ -52,10 +53,6 @@ const TCP_MIN_OVERHEAD: u64 = 20 + 20;
 const TCP_MAX_OVERHEAD: u64 = 20 + 60;
 /// SNAT ports the tests configure.
 const SNAT_PORTS: u64 = 1000;
-
-fn sa(addr: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
-}
 
 fn metrics_addr() -> SocketAddr {
     fwd::metrics::DEFAULT_ADDR.parse().unwrap()

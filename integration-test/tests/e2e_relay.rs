@@ -10,12 +10,13 @@
 //! - fwd exits 0 on SIGTERM and leaves no XDP program behind.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    net::{IpAddr, SocketAddr},
     thread,
     time::Duration,
 };
 
 use integration_test::{
+    addr::sa,
     error::report,
     maps_toml,
     relay::{is_ready_line, xdp_attached},
@@ -37,10 +38,6 @@ const REMAP_FROM: u16 = 8080;
 const REMAP_TO: u16 = 80;
 /// The SNAT port range the tests configure, to check it is honoured.
 const SNAT_PORTS: (u16, u16) = (20_000, 20_999);
-
-fn sa(addr: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
-}
 
 /// The map file of these tests: `whole` (every port of VIP 0, to every
 /// backend) and `remap` (VIP 1 port 8080 to port 80 of backend 0).

@@ -6,7 +6,6 @@
 //! nothing and says why.
 
 use std::{
-    net::SocketAddr,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -16,6 +15,7 @@ use std::{
 };
 
 use integration_test::{
+    addr::sa,
     longlived::Streams,
     maps_toml,
     relay::run_fwd,
@@ -25,10 +25,6 @@ use integration_test::{
 };
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn sa(addr: std::net::Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::new(addr.into(), port)
-}
 
 /// The file at each step: `web` on VIP 0 over the given backends (with
 /// weights), `dns` (UDP) on VIP 1, and `extra` on VIP 2 when asked.

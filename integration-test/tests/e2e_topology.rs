@@ -2,13 +2,10 @@
 //! end-to-end tests rely on, refuse what would make those tests pass
 //! without fwd, and disappear afterwards. Needs root.
 
-use std::{
-    net::{SocketAddr, SocketAddrV4},
-    process::Command,
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use integration_test::{
+    addr::sa,
     netns::Netns,
     topology::{backend_addr, vip, RELAY_BACKEND_ADDR, RELAY_CLIENT_ADDR},
     traffic::{tcp_echo_check, Echo, EchoServer},
@@ -23,10 +20,6 @@ fn netns_list() -> String {
         .output()
         .expect("ip netns list");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sa(addr: std::net::Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
 }
 
 /// Plain routing in both shapes: the client reaches the relay's own

@@ -22,13 +22,13 @@ mod floor;
 #[path = "../../tests/prog_test_run/run.rs"]
 mod run;
 
-use std::{net::Ipv4Addr, thread};
+use std::net::Ipv4Addr;
 
 use anyhow::{bail, ensure, Context as _, Result};
 use aya::maps::{MapData, RingBuf};
 use fwd::datapath::Datapath;
 use fwd_common::{counters::xdp_action, Flow4Key, IPPROTO_UDP};
-use integration_test::packet::PacketBuilder;
+use integration_test::{addr::sa, packet::PacketBuilder};
 
 use env::*;
 
@@ -95,13 +95,8 @@ fn parse_args() -> Result<Args> {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
-    // The namespace belongs to this thread; it goes when the thread ends.
-    thread::spawn(move || {
-        env::enter_private_netns();
-        bench(&args)
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the benchmark thread panicked"))?
+    // The namespace belongs to the benchmark's thread; it goes with it.
+    env::in_relay_netns(|| bench(&args))
 }
 
 /// Runs every case `args.reps` times, interleaved, printing one line each.

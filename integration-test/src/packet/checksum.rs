@@ -3,13 +3,15 @@
 //!
 //! Deliberately independent of `fwd_common::csum` (which the datapath uses
 //! for incremental updates): a packet test that checks the datapath's output
-//! with the datapath's own arithmetic could not catch a mistake in it.
+//! with the datapath's own arithmetic could not catch a mistake in it. The
+//! one copy on the tests' side: the builder, the parser and tests that
+//! check bytes by hand all use it.
 
 use std::net::Ipv4Addr;
 
 /// One's complement sum of `data` read as big-endian 16-bit words (an odd
 /// last byte is padded with zero), not yet folded or inverted.
-pub(crate) fn sum(data: &[u8]) -> u64 {
+pub fn sum(data: &[u8]) -> u64 {
     data.chunks(2)
         .map(|c| {
             let hi = u64::from(c[0]) << 8;
@@ -22,21 +24,22 @@ pub(crate) fn sum(data: &[u8]) -> u64 {
 /// Folds a sum to 16 bits and inverts it: the value to store in a checksum
 /// field (host order). A valid header or segment, checksum field included,
 /// yields 0.
-pub(crate) fn finish(mut sum: u64) -> u16 {
+pub fn finish(mut sum: u64) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     !(sum as u16)
 }
 
-/// Checksum of `data` (RFC 1071).
-pub(crate) fn checksum(data: &[u8]) -> u16 {
+/// Checksum of `data` (RFC 1071): the IPv4 header checksum, and the ICMP
+/// checksum (which has no pseudo-header).
+pub fn checksum(data: &[u8]) -> u16 {
     finish(sum(data))
 }
 
 /// Sum of the IPv4 pseudo-header that TCP and UDP checksums cover
 /// (RFC 793 section 3.1, RFC 768).
-pub(crate) fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4_len: usize) -> u64 {
+pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4_len: usize) -> u64 {
     let mut ph = [0u8; 12];
     ph[0..4].copy_from_slice(&src.octets());
     ph[4..8].copy_from_slice(&dst.octets());
@@ -49,7 +52,7 @@ pub(crate) fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4_len:
 /// Checksum of a TCP or UDP segment (`segment` includes its header, with the
 /// checksum field as it is: zero when computing, the stored value when
 /// verifying).
-pub(crate) fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, segment: &[u8]) -> u16 {
+pub fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, segment: &[u8]) -> u16 {
     finish(pseudo_header_sum(src, dst, proto, segment.len()) + sum(segment))
 }
 

@@ -15,7 +15,7 @@
 //! ```
 
 mod builder;
-mod checksum;
+pub mod checksum;
 mod parse;
 #[cfg(test)]
 mod tests;

@@ -19,12 +19,13 @@ mod server;
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::{Read, Write},
-    net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream},
+    net::{SocketAddr, TcpStream},
     thread,
     time::{Duration, Instant},
 };
 
 use integration_test::{
+    addr::sa,
     maps_toml,
     named_server::{read_name, NamedTcp},
     prometheus::http_get,
@@ -52,17 +53,15 @@ const METRICS: &str = "127.0.0.1:9785";
 /// Connections opened to sample where new connections go.
 const SAMPLE: usize = 24;
 
-fn sa(addr: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
-}
-
 fn maps() -> String {
     let dns = format!("dns_servers = [\"{DNS}\"]");
     maps_toml(
-        &[
-            ServiceSpec::new("store", sa(vip(0), VIP_PORT), &[format!("{NAME}:{PORT}")])
-                .protocol("tcp"),
-        ],
+        &[ServiceSpec::new(
+            "store",
+            sa::<SocketAddr>(vip(0), VIP_PORT),
+            &[format!("{NAME}:{PORT}")],
+        )
+        .protocol("tcp")],
         &["snat_ports = \"20000-20999\"", &dns],
     )
 }
@@ -112,7 +111,7 @@ fn name_status(status: &Value) -> &Value {
 fn set(backends: &[usize]) -> BTreeSet<String> {
     backends
         .iter()
-        .map(|&i| sa(backend_addr(i), PORT).to_string())
+        .map(|&i| sa::<SocketAddr>(backend_addr(i), PORT).to_string())
         .collect()
 }
 

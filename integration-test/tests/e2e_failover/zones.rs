@@ -4,7 +4,7 @@
 
 use std::{
     io::{self, Read as _, Write as _},
-    net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket},
+    net::{SocketAddr, TcpStream, UdpSocket},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -14,6 +14,7 @@ use std::{
 };
 
 use integration_test::{
+    addr::sa,
     named_server::{read_name, NamedTcp, NamedUdp},
     netns::Netns,
     prometheus::http_get,
@@ -42,11 +43,6 @@ pub const METRICS: &str = "127.0.0.1:19785";
 pub const STREAK: usize = 20;
 /// Pause between two probing connections.
 pub const PROBE_EVERY: Duration = Duration::from_millis(20);
-
-/// `addr:port`.
-pub fn sa(addr: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
-}
 
 /// The VIP and port clients connect to.
 pub fn service_addr() -> SocketAddr {

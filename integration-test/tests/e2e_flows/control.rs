@@ -3,6 +3,7 @@
 use std::os::unix::net::UnixListener;
 
 use integration_test::{
+    addr::sa,
     netns::Netns,
     relay::{run_fwd, xdp_attached, TempDir},
     topology::{backend_addr, vip},
@@ -10,7 +11,7 @@ use integration_test::{
     Topology,
 };
 
-use crate::env::{sa, start, start_relay, tcp_exchange, u, COMMAND, PORT};
+use crate::env::{start, start_relay, tcp_exchange, u, COMMAND, PORT};
 
 #[test]
 fn flows_and_status_answer_while_connections_are_open() {

@@ -3,13 +3,14 @@
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream},
+    net::{Shutdown, TcpStream},
     path::{Path, PathBuf},
     thread,
     time::{Duration, Instant},
 };
 
 use integration_test::{
+    addr::sa,
     maps_toml,
     relay::{fwd_bin, run_fwd, TempDir},
     topology::{backend_addr, vip},
@@ -24,10 +25,6 @@ pub const PORT: u16 = 9000;
 pub const CONNECTIONS: u64 = 20;
 /// How long a `fwd status`/`fwd flows` may take.
 pub const COMMAND: Duration = Duration::from_secs(20);
-
-pub fn sa(addr: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
-}
 
 /// A relay with short timeouts, its control socket and flow log in a
 /// directory of the test.

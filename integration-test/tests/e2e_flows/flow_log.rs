@@ -6,11 +6,12 @@ use std::{
 };
 
 use integration_test::{
+    addr::sa,
     topology::{backend_addr, vip},
     traffic::{udp_exchange, Echo, EchoServer},
 };
 
-use crate::env::{of_kind, sa, start, tcp_exchange, u, CONNECTIONS, PORT};
+use crate::env::{of_kind, start, tcp_exchange, u, CONNECTIONS, PORT};
 
 #[test]
 fn tcp_connections_start_and_end_once_in_the_flow_log() {

@@ -1,6 +1,8 @@
 //! The cases: a table of frames run in order against one datapath (later
 //! cases see the flows earlier ones created), and scenario tests.
 
+use std::net::SocketAddrV4;
+
 use fwd::{datapath::Datapath, plan::RelaySettings};
 use fwd_common::{
     addr4_from_raw,
@@ -13,7 +15,10 @@ use fwd_common::{
     service::maglev_index,
     Flow4Key, FlowEvent, Reason, Service4Key, IPPROTO_TCP, IPPROTO_UDP,
 };
-use integration_test::packet::{parse, PacketBuilder};
+use integration_test::{
+    addr::sa,
+    packet::{checksum::checksum, parse, PacketBuilder},
+};
 
 use crate::{
     broken,
@@ -131,14 +136,8 @@ fn to_client(b: PacketBuilder) -> Vec<u8> {
 fn fix_ip_checksum(frame: &mut [u8]) {
     let ihl = ((frame[14] & 0x0f) as usize) * 4;
     frame[24..26].copy_from_slice(&[0, 0]);
-    let mut sum = 0u32;
-    for w in frame[14..14 + ihl].chunks(2) {
-        sum += u16::from_be_bytes([w[0], w[1]]) as u32;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    frame[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let c = checksum(&frame[14..14 + ihl]);
+    frame[24..26].copy_from_slice(&c.to_be_bytes());
 }
 
 fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
@@ -559,7 +558,7 @@ fn check_events(case: &Case, events: &[FlowEvent]) {
         _ => (input.src, input.dst, output.src, output.dst),
     };
     for e in events {
-        let pair = |a, p| sa(addr4_from_raw(a), port_from_raw(p));
+        let pair = |a, p| -> SocketAddrV4 { sa(addr4_from_raw(a), port_from_raw(p)) };
         assert_eq!(
             pair(e.client_addr, e.client_port),
             client,

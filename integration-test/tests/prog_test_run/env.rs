@@ -3,20 +3,18 @@
 //! `bpf_fib_lookup` inside `BPF_PROG_TEST_RUN` gives deterministic answers;
 //! and the datapath loaded with a known plan.
 //!
-//! The namespace is made with `unshare(CLONE_NEWNET)` on the test's own
-//! thread: nothing names it, so the kernel removes it (and its veths) when
-//! the thread ends, whether the test passed or panicked.
+//! The namespace is made by [`in_private_netns`] on a thread of the test's
+//! own: nothing names it, so the kernel removes it (and its veths) when the
+//! thread ends, whether the test passed or panicked.
 
-use std::{
-    net::{Ipv4Addr, SocketAddrV4},
-    process::Command,
-};
+use std::{net::Ipv4Addr, process::Command};
 
 use fwd::{
     datapath::Datapath,
     plan::{Plan, PlannedBackend, PlannedService, RelaySettings},
 };
 use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
+use integration_test::netns::in_private_netns;
 
 /// Relay interface towards the clients.
 pub const CLIENT_IF: &str = "fa";
@@ -106,17 +104,21 @@ pub fn ifindex(name: &str) -> u32 {
     i
 }
 
-/// Moves the calling thread into a new, unnamed network namespace and builds
-/// the relay's interfaces in it. Call on a thread that ends with the test.
-pub fn enter_private_netns() {
-    // SAFETY: affects only the calling thread's namespace.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        rc,
-        0,
-        "unshare(CLONE_NEWNET): {} (run as root)",
-        std::io::Error::last_os_error()
-    );
+/// Runs `body` on a thread of its own in a private network namespace
+/// ([`in_private_netns`]) holding the relay's interfaces; returns what it
+/// returns, resumes its panic. Panics if the namespace cannot be made (run
+/// as root).
+pub fn in_relay_netns<T: Send>(body: impl FnOnce() -> T + Send) -> T {
+    in_private_netns(|| {
+        build_interfaces();
+        body()
+    })
+    .expect("a private network namespace (run as root)")
+}
+
+/// Builds the relay's interfaces, neighbours and routes in the current
+/// (private) namespace.
+fn build_interfaces() {
     sh(&["ip", "link", "set", "lo", "up"]);
     sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     for (ifname, ifmac, addr, peer, neigh, neigh_mac) in [
@@ -252,9 +254,4 @@ pub fn datapath() -> Datapath {
     dp.allow_redirect(ifindex(BACKEND_IF))
         .expect("devmap backend side");
     dp
-}
-
-/// Shorthand for a socket address.
-pub fn sa(addr: Ipv4Addr, port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(addr, port)
 }

@@ -12,7 +12,10 @@ use fwd::{
 use fwd_common::{
     counters::xdp_action, flow::tcp_flags::*, hash::flow_hash4, Flow4Key, IPPROTO_TCP,
 };
-use integration_test::packet::{parse, PacketBuilder};
+use integration_test::{
+    addr::sa,
+    packet::{parse, PacketBuilder},
+};
 
 use crate::{
     env::{self, *},

@@ -15,56 +15,44 @@ mod pinned;
 mod reject;
 mod run;
 
-use std::thread;
-
-/// Runs `body` on a thread inside its own private network namespace.
-fn in_private_netns(body: impl FnOnce() + Send + 'static) {
-    let result = thread::spawn(move || {
-        env::enter_private_netns();
-        body();
-    })
-    .join();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
-}
+use env::in_relay_netns;
 
 #[test]
 fn fixture_table() {
-    in_private_netns(cases::table);
+    in_relay_netns(cases::table);
 }
 
 #[test]
 fn each_loader_bug_is_a_drop_of_its_own_reason() {
-    in_private_netns(cases::broken_map_table);
+    in_relay_netns(cases::broken_map_table);
 }
 
 #[test]
 fn snat_port_exhaustion_is_a_counted_drop() {
-    in_private_netns(cases::snat_exhaustion);
+    in_relay_netns(cases::snat_exhaustion);
 }
 
 #[test]
 fn full_conntrack_refuses_new_flows_and_keeps_live_ones() {
-    in_private_netns(cases::conntrack_full);
+    in_relay_netns(cases::conntrack_full);
 }
 
 #[test]
 fn flow_events_report_start_and_end_with_counters() {
-    in_private_netns(cases::flow_events);
+    in_relay_netns(cases::flow_events);
 }
 
 #[test]
 fn weighted_maglev_selection_and_drain_keeps_live_flows() {
-    in_private_netns(maglev::weighted_selection_and_drain);
+    in_relay_netns(maglev::weighted_selection_and_drain);
 }
 
 #[test]
 fn no_usable_backend_answers_rst_or_icmp_unreachable() {
-    in_private_netns(reject::rejects_when_no_backend_is_usable);
+    in_relay_netns(reject::rejects_when_no_backend_is_usable);
 }
 
 #[test]
 fn pinned_state_survives_a_restart() {
-    in_private_netns(pinned::pinned_state_survives_a_restart);
+    in_relay_netns(pinned::pinned_state_survives_a_restart);
 }

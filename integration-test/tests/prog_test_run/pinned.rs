@@ -11,7 +11,10 @@ use fwd::{
     plan::RelaySettings,
 };
 use fwd_common::{counters::xdp_action, flow::tcp_flags::*, Reason};
-use integration_test::packet::{parse, PacketBuilder};
+use integration_test::{
+    addr::sa,
+    packet::{parse, PacketBuilder},
+};
 
 use crate::{
     env::{self, *},

@@ -5,7 +5,10 @@
 
 use fwd::plan::{PlannedBackend, PlannedService};
 use fwd_common::{counters::xdp_action, flow::tcp_flags::*, Reason, IPPROTO_TCP, IPPROTO_UDP};
-use integration_test::packet::{parse, PacketBuilder, TCP_SEQ};
+use integration_test::{
+    addr::sa,
+    packet::{checksum::checksum, parse, PacketBuilder, TCP_SEQ},
+};
 
 use crate::{
     env::{self, *},
@@ -14,18 +17,6 @@ use crate::{
 
 /// Port of the service whose only backend is drained (weight 0).
 const PORT: u16 = 9444;
-
-/// Sum of 16-bit big-endian words, folded and inverted (from scratch).
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
 
 pub fn rejects_when_no_backend_is_usable() {
     let mut plan = env::plan();
