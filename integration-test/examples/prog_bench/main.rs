@@ -2,9 +2,9 @@
 //! measured with `BPF_PROG_TEST_RUN` (one run per call, `repeat = 1`: with a
 //! larger repeat, later runs would see the frame the first one rewrote).
 //!
-//! Runs in a private network namespace built like the packet tests' one
-//! (`integration-test/tests/prog_test_run/env.rs`, included below), so the program's
-//! FIB lookups find the same fixed neighbours. Needs root.
+//! Runs in the packet tests' private network namespace
+//! (`integration_test::prog_test_run::env`), so the program's FIB lookups
+//! find the same fixed neighbours. Needs root.
 //!
 //! `cargo run --release -p integration-test --example prog_bench -- [--runs N] [--reps R]
 //! [--case NAME]` prints one line per (repetition, case), tab-separated, for the xtask:
@@ -14,13 +14,7 @@
 //! the `empty_program` case (an XDP program that only returns XDP_PASS, run
 //! the same way) measures on its own.
 
-#[allow(dead_code)]
-#[path = "../../tests/prog_test_run/env.rs"]
-mod env;
 mod floor;
-#[allow(dead_code)]
-#[path = "../../tests/prog_test_run/run.rs"]
-mod run;
 
 use std::net::Ipv4Addr;
 
@@ -28,9 +22,14 @@ use anyhow::{bail, ensure, Context as _, Result};
 use aya::maps::{MapData, RingBuf};
 use fwd::datapath::Datapath;
 use fwd_common::{counters::xdp_action, Flow4Key, IPPROTO_UDP};
-use integration_test::{addr::sa, packet::PacketBuilder};
-
-use env::*;
+use integration_test::{
+    addr::sa,
+    packet::PacketBuilder,
+    prog_test_run::{
+        env::{self, *},
+        run,
+    },
+};
 
 /// New-flow runs between two (untimed) clears of the connection table, so
 /// that SNAT ports and table space never run out (random probing finds a

@@ -20,12 +20,12 @@ use integration_test::{
     packet::{checksum::checksum, parse, PacketBuilder},
 };
 
-use crate::{
-    broken,
+use integration_test::prog_test_run::{
     env::{self, *},
-    model::SnatModel,
     run::{drain_events, run, snapshot},
 };
+
+use crate::{broken, model::SnatModel};
 
 /// Which way a translated packet goes, for the backend counters.
 #[derive(Clone, Copy, Debug)]

@@ -8,14 +8,12 @@
 
 mod broken;
 mod cases;
-mod env;
 mod maglev;
 mod model;
 mod pinned;
 mod reject;
-mod run;
 
-use env::in_relay_netns;
+use integration_test::prog_test_run::env::in_relay_netns;
 
 #[test]
 fn fixture_table() {

@@ -8,7 +8,7 @@ use fwd_common::{
     Flow4Key,
 };
 
-use crate::env::{SNAT_PORT_MAX, SNAT_PORT_MIN};
+use integration_test::prog_test_run::env::{SNAT_PORT_MAX, SNAT_PORT_MIN};
 
 /// The SNAT ports claimed so far, per (backend, backend port, protocol).
 #[derive(Default)]

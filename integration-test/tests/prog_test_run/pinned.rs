@@ -16,7 +16,7 @@ use integration_test::{
     packet::{parse, PacketBuilder},
 };
 
-use crate::{
+use integration_test::prog_test_run::{
     env::{self, *},
     run::run,
 };

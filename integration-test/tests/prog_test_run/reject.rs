@@ -10,7 +10,7 @@ use integration_test::{
     packet::{checksum::checksum, parse, PacketBuilder, TCP_SEQ},
 };
 
-use crate::{
+use integration_test::prog_test_run::{
     env::{self, *},
     run::{run, snapshot},
 };

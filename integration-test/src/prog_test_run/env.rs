@@ -9,12 +9,12 @@
 
 use std::{net::Ipv4Addr, process::Command};
 
+use crate::netns::in_private_netns;
 use fwd::{
     datapath::Datapath,
     plan::{Plan, PlannedBackend, PlannedService, RelaySettings},
 };
 use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
-use integration_test::netns::in_private_netns;
 
 /// Relay interface towards the clients.
 pub const CLIENT_IF: &str = "fa";
