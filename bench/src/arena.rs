@@ -1,7 +1,7 @@
 //! An arena: `client -- wire -- relay -- wire -- backend`, the namespaces
 //! of one competitor, built the same way for every competitor.
 //!
-//! Addresses are those of the end-to-end tests (the tests crate's
+//! Addresses are those of the end-to-end tests (the integration-test crate's
 //! `topology`, all in 198.18.0.0/15): client 198.18.0.2, relay 198.18.0.1
 //! and 198.19.0.1, backend 198.19.0.10, VIP 198.18.100.1. Only D1's
 //! backend has a route back to the clients. Interface names carry the competitor's ID
@@ -13,7 +13,7 @@
 //! Settings, identical for every competitor:
 //! - TX checksum offload off on every veth end (a locally sent packet would
 //!   otherwise carry a partial checksum that an XDP program rewrites and
-//!   forwards as is, see the tests crate's `topology`); GRO on (the
+//!   forwards as is, see the integration-test crate's `topology`); GRO on (the
 //!   receiving peers need NAPI, see below), GSO on;
 //! - threaded NAPI on every veth end; the relay's two NAPI threads and the
 //!   relay's processes on [`RELAY_CPU`], everything else on [`OUTSIDE_CPU`];

@@ -1,7 +1,7 @@
 //! The bench's own tiny XDP programs (the wire, the sink, the generator),
 //! written as raw instructions and loaded with `bpf(2)`: the bench cannot
 //! link the eBPF toolchain, and these are a handful of instructions each.
-//! The `bpf(2)` plumbing is the tests crate's ([`rawbpf`]); here are the
+//! The `bpf(2)` plumbing is the integration-test crate's ([`rawbpf`]); here are the
 //! bench's program bodies and its `anyhow` edge.
 
 use std::os::fd::OwnedFd;

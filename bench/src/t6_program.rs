@@ -1,7 +1,7 @@
 //! T6: the cost of fwd's XDP program per packet, through
 //! `BPF_PROG_TEST_RUN` (one run per call, median over the runs of a
 //! repetition). The measurement itself is the `prog_bench` example of the
-//! tests crate (it links `fwd`, which the bench cannot: xtask links the
+//! integration-test crate (it links `fwd`, which the bench cannot: xtask links the
 //! bench and must build before the eBPF toolchain exists); this runs it and
 //! reads its lines.
 

@@ -89,12 +89,29 @@ reasons! {
     DropNoRoute = 16, "drop_no_route", DROP;
     /// Larger than the egress MTU (fwd does not fragment).
     DropFragNeeded = 17, "drop_frag_needed", DROP;
-    /// A map entry the loader must have written is missing (a bug).
+    /// `RELAY_CONFIG` entry 0 could not be read. It always exists (an array
+    /// of one entry); the check is there for the verifier. Before
+    /// [`Reason::DropRedirectFailed`] and the reasons after it existed, this
+    /// value also counted their causes.
     DropInternal = 18, "drop_internal", DROP;
     /// A new flow to a service none of whose backends is usable (all down
     /// or drained): answered with a TCP RST, or for UDP an ICMP port
     /// unreachable, sent back from the VIP.
     RejectNoBackend = 19, "reject_no_backend", TX;
+    /// Translated, but the redirect to the egress failed: the interface
+    /// left `DEVMAP` after the flow cached it as its egress (the loader is
+    /// detaching it). The frame already carries the next hop's MAC, so the
+    /// kernel could not use it either.
+    DropRedirectFailed = 20, "drop_redirect_failed", DROP;
+    /// The service's Maglev table lies beyond `MAGLEV`: the service entry
+    /// and the size the loader gave `MAGLEV` disagree (a loader bug).
+    DropNoMaglevEntry = 21, "drop_no_maglev_entry", DROP;
+    /// The Maglev table names a backend id beyond `BACKENDS4` (a loader
+    /// bug).
+    DropNoBackendEntry = 22, "drop_no_backend_entry", DROP;
+    /// A new flow, but `RELAY_CONFIG` holds no SNAT port range: the loader
+    /// writes it before it attaches, so it did not (a loader bug).
+    DropNoSnatPorts = 23, "drop_no_snat_ports", DROP;
 }
 
 /// Number of reasons.
@@ -200,6 +217,11 @@ mod tests {
         assert_eq!(Reason::from_u32(REASON_COUNT), None);
         assert_eq!(Reason::DropInternal as u32, 18);
         assert_eq!(Reason::RejectNoBackend as u32, 19);
+        assert_eq!(Reason::DropRedirectFailed as u32, 20);
+        assert_eq!(Reason::DropNoMaglevEntry as u32, 21);
+        assert_eq!(Reason::DropNoBackendEntry as u32, 22);
+        assert_eq!(Reason::DropNoSnatPorts as u32, 23);
+        assert_eq!(REASON_COUNT, 24);
     }
 
     #[test]

@@ -4,16 +4,17 @@
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use fwd_common::{
-    events::{end_reason, tcp_ended, EVENT_END, EVENT_START},
+    events::{end_reason, tcp_ended},
     flow::{tcp_flags, DIR_FORWARD, DIR_REPLY},
     hash::{snat_port_candidate, SNAT_PORT_TRIES},
     Flow4, Flow4Key, Reason, IPPROTO_TCP,
 };
 
 use crate::{
-    events::emit,
+    events::{emit, Event},
     lookup::{NewFlow, Target},
     maps::{CT4, RELAY_CONFIG},
+    nat::Nat,
     parse::Packet,
     route::Egress,
     stats::count_backend,
@@ -97,30 +98,6 @@ impl EgressCache {
 /// `EEXIST` as returned (negated) by map updates.
 const EEXIST: i32 = 17;
 
-/// The addresses and ports a packet leaves with (network order).
-pub struct Nat {
-    /// New source address.
-    pub src_addr: u32,
-    /// New destination address.
-    pub dst_addr: u32,
-    /// New source port.
-    pub src_port: u16,
-    /// New destination port.
-    pub dst_port: u16,
-}
-
-impl Nat {
-    #[inline(always)]
-    fn of(flow: &Flow4) -> Nat {
-        Nat {
-            src_addr: flow.nat_src_addr,
-            dst_addr: flow.nat_dst_addr,
-            src_port: flow.nat_src_port,
-            dst_port: flow.nat_dst_port,
-        }
-    }
-}
-
 /// Records the packet in its flow (creating the flow if new) and returns the
 /// translation to apply.
 #[inline(always)]
@@ -142,8 +119,6 @@ pub fn commit(
     match target {
         Target::Flow(flow) => Ok(refresh(pkt, flow, now, cache)),
         Target::New(new) => create(pkt, &new, now, cache.unwrap_or_default()),
-        // Answered before conntrack (see main.rs); never tracked.
-        Target::Reject => Err(Reason::DropInternal),
     }
 }
 
@@ -173,13 +148,7 @@ fn refresh(pkt: &Packet, flow: *mut Flow4, now: u64, cache: Option<EgressCache>)
             new_flow = tcp_transition(pkt, f, syn_only, now);
         }
     }
-    count_backend(
-        f.backend_id,
-        f.direction,
-        pkt.ip_len,
-        new_flow,
-        pkt.key.proto,
-    );
+    count_backend(f, pkt, new_flow);
     Nat::of(f)
 }
 
@@ -200,8 +169,7 @@ fn tcp_transition(pkt: &Packet, f: &mut Flow4, syn_only: bool, now: u64) -> bool
         if !was_ended {
             // A half-closed connection replaced by a new one: it ended.
             emit(
-                EVENT_END,
-                end_reason::FIN,
+                Event::End(end_reason::FIN),
                 &pkt.key,
                 f,
                 other.as_deref(),
@@ -218,14 +186,7 @@ fn tcp_transition(pkt: &Packet, f: &mut Flow4, syn_only: bool, now: u64) -> bool
             o.packets = 0;
             o.bytes = 0;
         }
-        emit(
-            EVENT_START,
-            end_reason::NONE,
-            &pkt.key,
-            f,
-            other.as_deref(),
-            now,
-        );
+        emit(Event::Start, &pkt.key, f, other.as_deref(), now);
         return true;
     }
     f.tcp_flags |= pkt.tcp_flags;
@@ -235,7 +196,7 @@ fn tcp_transition(pkt: &Packet, f: &mut Flow4, syn_only: bool, now: u64) -> bool
         } else {
             end_reason::FIN
         };
-        emit(EVENT_END, reason, &pkt.key, f, other.as_deref(), now);
+        emit(Event::End(reason), &pkt.key, f, other.as_deref(), now);
     }
     false
 }
@@ -253,7 +214,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     let config = RELAY_CONFIG.get(0).ok_or(Reason::DropInternal)?;
     let port_count = config.snat_port_count();
     if port_count == 0 {
-        return Err(Reason::DropInternal);
+        return Err(Reason::DropNoSnatPorts);
     }
     let key = &pkt.key;
     let tcp_flags = if key.proto == IPPROTO_TCP {
@@ -318,15 +279,8 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     };
     match CT4.insert(key, forward, BPF_NOEXIST as u64) {
         Ok(()) => {
-            count_backend(new.backend_id, DIR_FORWARD, pkt.ip_len, true, key.proto);
-            emit(
-                EVENT_START,
-                end_reason::NONE,
-                key,
-                &forward,
-                Some(&reply),
-                now,
-            );
+            count_backend(&forward, pkt, true);
+            emit(Event::Start, key, &forward, Some(&reply), now);
             Ok(Nat::of(&forward))
         }
         Err(e) => {

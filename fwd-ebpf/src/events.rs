@@ -1,22 +1,31 @@
 //! Flow start and end events into the `FLOW_EVENTS` ring buffer. Called only
 //! when a flow starts or ends, never per packet.
 
-use fwd_common::{events::FlowEvent, Flow4, Flow4Key};
+use fwd_common::{
+    events::{end_reason, FlowEvent, EVENT_END, EVENT_START},
+    Flow4, Flow4Key,
+};
 
 use crate::maps::{EVENTS_LOST, FLOW_EVENTS};
 
-/// Sends an event about the flow of which `half` (with key `key`) is one
+/// What happened to a flow.
+#[derive(Clone, Copy)]
+pub enum Event {
+    /// It started.
+    Start,
+    /// It ended, for this reason (a `fwd_common::events::end_reason`).
+    End(u8),
+}
+
+/// Sends an `event` about the flow of which `half` (with key `key`) is one
 /// half and `other` (if found) the other one (see `FlowEvent::new`); counts
 /// it as lost when the ring is full.
 #[inline(always)]
-pub fn emit(
-    kind: u8,
-    end_reason: u8,
-    key: &Flow4Key,
-    half: &Flow4,
-    other: Option<&Flow4>,
-    now: u64,
-) {
+pub fn emit(event: Event, key: &Flow4Key, half: &Flow4, other: Option<&Flow4>, now: u64) {
+    let (kind, end_reason) = match event {
+        Event::Start => (EVENT_START, end_reason::NONE),
+        Event::End(reason) => (EVENT_END, reason),
+    };
     let Some(mut entry) = FLOW_EVENTS.reserve::<FlowEvent>(0) else {
         if let Some(lost) = EVENTS_LOST.get_ptr_mut(0) {
             // SAFETY: a per-CPU slot, written only by this CPU.

@@ -8,17 +8,25 @@ use fwd_common::{
 
 use crate::{
     maps::{BACKENDS4, CT4, MAGLEV, SERVICES4},
+    nat::Nat,
     parse::Packet,
 };
 
-/// What a packet belongs to.
+/// What a packet to the relay is: relayed, or refused from the VIP.
+pub enum Lookup {
+    /// Relayed: part of a tracked flow, or the first packet of a new one.
+    Relay(Target),
+    /// The first packet of a flow to a service with no usable backend: the
+    /// entry point answers it (see `rewrite::reject`); it is never tracked.
+    Reject,
+}
+
+/// The flow a relayed packet belongs to.
 pub enum Target {
     /// A tracked flow: the half of [`crate::maps::CT4`] matching the packet.
     Flow(*mut Flow4),
     /// The first packet of a flow to `backend`.
     New(NewFlow),
-    /// The first packet of a flow to a service with no usable backend.
-    Reject,
 }
 
 /// A flow to create.
@@ -35,11 +43,26 @@ pub struct NewFlow {
     pub backend_port: u16,
 }
 
+impl NewFlow {
+    /// The translation towards the backend as far as it is known before
+    /// conntrack: the SNAT address and the backend, but no SNAT port yet
+    /// (0), which is what the route lookup needs.
+    #[inline(always)]
+    pub fn towards_backend(&self) -> Nat {
+        Nat {
+            src_addr: self.backend.snat_addr,
+            dst_addr: self.backend.addr,
+            src_port: 0,
+            dst_port: self.backend_port,
+        }
+    }
+}
+
 /// Finds the flow of `pkt`, or the backend for a new one.
 #[inline(always)]
-pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
+pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
     if let Some(flow) = CT4.get_ptr_mut(pkt.key) {
-        return Ok(Target::Flow(flow));
+        return Ok(Lookup::Relay(Target::Flow(flow)));
     }
     let key = &pkt.key;
     let mut skey = Service4Key {
@@ -69,30 +92,32 @@ pub fn lookup(pkt: &Packet) -> Result<Target, Reason> {
         return Err(Reason::PassTcpNoFlow);
     }
     if service.backend_count == 0 {
-        return Ok(Target::Reject);
+        return Ok(Lookup::Reject);
     }
     let hash = flow_hash4(key);
     // Maglev: the service's table maps the flow hash to a backend.
     let backend_id = *MAGLEV
         .get(maglev_index(service.maglev_table, hash))
-        .ok_or(Reason::DropInternal)?;
+        .ok_or(Reason::DropNoMaglevEntry)?;
     if backend_id == NO_BACKEND {
-        return Ok(Target::Reject);
+        return Ok(Lookup::Reject);
     }
-    let backend = *BACKENDS4.get(backend_id).ok_or(Reason::DropInternal)?;
+    let backend = *BACKENDS4
+        .get(backend_id)
+        .ok_or(Reason::DropNoBackendEntry)?;
     if backend.addr == 0 {
-        return Ok(Target::Reject);
+        return Ok(Lookup::Reject);
     }
     let backend_port = if backend.port == 0 {
         key.dst_port
     } else {
         backend.port
     };
-    Ok(Target::New(NewFlow {
+    Ok(Lookup::Relay(Target::New(NewFlow {
         hash,
         service_id: service.id,
         backend_id,
         backend,
         backend_port,
-    }))
+    })))
 }

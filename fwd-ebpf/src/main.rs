@@ -15,6 +15,7 @@ mod conntrack;
 mod events;
 mod lookup;
 mod maps;
+mod nat;
 mod parse;
 mod redirect;
 mod rewrite;
@@ -24,7 +25,12 @@ mod stats;
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
 use fwd_common::Reason;
 
-use crate::{access::frame_len, lookup::Target, stats::InterfaceCounters};
+use crate::{
+    access::frame_len,
+    lookup::{Lookup, Target},
+    nat::Nat,
+    stats::InterfaceCounters,
+};
 
 /// Entry point: runs the stages, counts the outcome, returns its action.
 #[xdp]
@@ -40,14 +46,17 @@ pub fn fwd_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     let pkt = parse::parse(ctx)?;
-    let target = lookup::lookup(&pkt)?;
+    let found = lookup::lookup(&pkt)?;
     if pkt.ttl <= 1 {
         return Err(Reason::PassTtlExpired);
     }
-    if let Target::Reject = target {
-        rewrite::reject(ctx, &pkt)?;
-        return Ok(Reason::RejectNoBackend);
-    }
+    let target = match found {
+        Lookup::Relay(target) => target,
+        Lookup::Reject => {
+            rewrite::reject(ctx, &pkt)?;
+            return Ok(Reason::RejectNoBackend);
+        }
+    };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let (egress, looked_up) = match &target {
@@ -56,23 +65,10 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
             let f = unsafe { &**flow };
             match route::cached(ctx, f, now) {
                 Some(egress) => (egress, false),
-                None => {
-                    let (src, dst) = (f.nat_src_addr, f.nat_dst_addr);
-                    (
-                        route::route(ctx, &pkt, src, dst, f.nat_src_port, f.nat_dst_port)?,
-                        true,
-                    )
-                }
+                None => (route::route(ctx, &pkt, &Nat::of(f))?, true),
             }
         }
-        Target::New(new) => {
-            let b = &new.backend;
-            (
-                route::route(ctx, &pkt, b.snat_addr, b.addr, 0, new.backend_port)?,
-                true,
-            )
-        }
-        Target::Reject => return Err(Reason::DropInternal),
+        Target::New(new) => (route::route(ctx, &pkt, &new.towards_backend())?, true),
     };
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;

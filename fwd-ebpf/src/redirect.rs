@@ -14,7 +14,7 @@ pub fn send(egress: &Egress) -> Reason {
             // The interface left DEVMAP since the route stage saw it (the
             // loader is detaching): the frame already carries the next hop's
             // MAC, so the kernel could not use it either.
-            Err(_) => Reason::DropInternal,
+            Err(_) => Reason::DropRedirectFailed,
         },
         Egress::Kernel(reason) => *reason,
     }

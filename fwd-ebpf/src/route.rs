@@ -16,7 +16,7 @@ use aya_ebpf::{
 };
 use fwd_common::{flow::EGRESS_CACHE_NS, Flow4, Reason};
 
-use crate::{maps::DEVMAP, parse::Packet};
+use crate::{maps::DEVMAP, nat::Nat, parse::Packet};
 
 /// `AF_INET`.
 const AF_INET: u8 = 2;
@@ -69,27 +69,20 @@ pub fn cached(ctx: &XdpContext, flow: &Flow4, now: u64) -> Option<Egress> {
     })
 }
 
-/// Looks up the route of a packet translated to `src -> dst`.
+/// Looks up the route of `pkt` translated to `nat`.
 #[inline(always)]
-pub fn route(
-    ctx: &XdpContext,
-    pkt: &Packet,
-    src: u32,
-    dst: u32,
-    src_port: u16,
-    dst_port: u16,
-) -> Result<Egress, Reason> {
+pub fn route(ctx: &XdpContext, pkt: &Packet, nat: &Nat) -> Result<Egress, Reason> {
     // SAFETY: an all-zero bpf_fib_lookup is a valid input struct.
     let mut params: FibParams = unsafe { core::mem::zeroed() };
     params.family = AF_INET;
     params.l4_protocol = pkt.key.proto;
-    params.sport = src_port;
-    params.dport = dst_port;
+    params.sport = nat.src_port;
+    params.dport = nat.dst_port;
     params.__bindgen_anon_1.tot_len = pkt.ip_len;
     params.ifindex = ctx.ingress_ifindex() as u32;
     params.__bindgen_anon_2.tos = pkt.tos;
-    params.__bindgen_anon_3.ipv4_src = src;
-    params.__bindgen_anon_4.ipv4_dst = dst;
+    params.__bindgen_anon_3.ipv4_src = nat.src_addr;
+    params.__bindgen_anon_4.ipv4_dst = nat.dst_addr;
     // SAFETY: params is a valid, writable bpf_fib_lookup of the size given.
     let rc = unsafe {
         bpf_fib_lookup(

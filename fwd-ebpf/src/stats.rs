@@ -2,9 +2,12 @@
 //! are safe: each CPU writes only its own copy of a per-CPU array.
 
 use aya_ebpf::programs::XdpContext;
-use fwd_common::{flow::DIR_FORWARD, Reason, ReasonCounters, IPPROTO_TCP};
+use fwd_common::{flow::DIR_FORWARD, Flow4, Reason, ReasonCounters, IPPROTO_TCP};
 
-use crate::maps::{BACKEND_STATS, IFINDEX_SLOTS, REASON_STATS};
+use crate::{
+    maps::{BACKEND_STATS, IFINDEX_SLOTS, REASON_STATS},
+    parse::Packet,
+};
 
 /// The reason counters of the interface a packet arrived on (this CPU's
 /// copy). Found before the packet is processed: the chain of dependent
@@ -34,20 +37,22 @@ impl InterfaceCounters {
     }
 }
 
-/// Counts one packet of `ip_len` bytes of a flow to (forward) or from
-/// (reply) backend `backend_id`, and a new flow of `proto` when `new_flow`.
+/// Counts `pkt` (its IPv4 length) in the traffic of the backend of the
+/// flow `half` belongs to: towards the backend for a forward half, towards
+/// the client for a reply half; and a new flow of the packet's protocol
+/// when `new_flow`.
 #[inline(always)]
-pub fn count_backend(backend_id: u32, direction: u8, ip_len: u16, new_flow: bool, proto: u8) {
-    if let Some(s) = BACKEND_STATS.get_ptr_mut(backend_id) {
+pub fn count_backend(half: &Flow4, pkt: &Packet, new_flow: bool) {
+    if let Some(s) = BACKEND_STATS.get_ptr_mut(half.backend_id) {
         // SAFETY: a per-CPU slot, valid for this run, written only by this CPU.
         let s = unsafe { &mut *s };
-        if direction == DIR_FORWARD {
-            s.to_backend.add(ip_len as u64);
+        if half.direction == DIR_FORWARD {
+            s.to_backend.add(pkt.ip_len as u64);
         } else {
-            s.to_client.add(ip_len as u64);
+            s.to_client.add(pkt.ip_len as u64);
         }
         if new_flow {
-            if proto == IPPROTO_TCP {
+            if pkt.key.proto == IPPROTO_TCP {
                 s.flows_created_tcp += 1;
             } else {
                 s.flows_created_udp += 1;

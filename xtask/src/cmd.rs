@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 
 use anyhow::Result;
-use tests::process::{describe, run_shown};
+use integration_test::process::{describe, run_shown};
 
 /// Runs `cmd` with inherited output (after printing it); fails unless it
 /// exits with 0.

@@ -8,13 +8,14 @@
 
 use std::{
     io::{Read as _, Write as _},
-    net::{Shutdown, SocketAddr, SocketAddrV4},
+    net::{Shutdown, SocketAddr},
     path::Path,
     time::Duration,
 };
 
 use anyhow::{Context as _, Result};
-use tests::{
+use integration_test::{
+    addr::sa,
     maps_toml,
     topology::{backend_addr, vip, RELAY_BACKEND_ADDR},
     traffic::{udp_exchange, Echo, EchoServer, IO_TIMEOUT},
@@ -50,7 +51,7 @@ pub(crate) fn demo(root: &Path) -> Result<()> {
     );
     println!(
         "relay   {} (client side), {RELAY_BACKEND_ADDR} (backend side) in {}",
-        tests::topology::RELAY_CLIENT_ADDR,
+        integration_test::topology::RELAY_CLIENT_ADDR,
         topo.relay.name()
     );
     println!(
@@ -145,8 +146,4 @@ fn tcp_exchange(topo: &Topology, to: SocketAddr, msg: &str) -> Result<()> {
         .with_context(|| format!("reading the reply of {to}"))?;
     println!("client received: {reply:?}");
     Ok(())
-}
-
-fn sa(addr: std::net::Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(addr, port))
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use tests::packages::{self, Needed};
+use integration_test::packages::{self, Needed};
 
 use crate::{build, cmd::run, toolchain};
 
@@ -31,7 +31,7 @@ pub(crate) fn test(root: &Path, args: &[String]) -> Result<()> {
             "test",
             "--workspace",
             "--exclude",
-            "tests",
+            "integration-test",
             "--exclude",
             "fwd-ebpf",
         ])
@@ -39,7 +39,7 @@ pub(crate) fn test(root: &Path, args: &[String]) -> Result<()> {
         .env("PATH", &path))?;
 
     run(toolchain::cargo()
-        .args(["test", "-p", "tests", "--", "--test-threads=1"])
+        .args(["test", "-p", "integration-test", "--", "--test-threads=1"])
         .args(args)
         .current_dir(root)
         .env("PATH", &path)

@@ -9,7 +9,7 @@ use network_types::{eth::EthHdr, ip::Ipv4Hdr, tcp::TcpHdr, udp::UdpHdr};
 
 use aya_ebpf::programs::XdpContext;
 
-use crate::{access::ptr_at_mut, conntrack::Nat, parse::Packet, route::Egress};
+use crate::{access::ptr_at_mut, nat::Nat, parse::Packet, route::Egress};
 
 mod reject;
 

@@ -1,6 +1,6 @@
 //! The exposition of a snapshot built by hand: names, labels, values, and
 //! the consistency of both formats. The real endpoint, with a real
-//! Prometheus scraping it, is tested end to end in `tests/tests/e2e_metrics.rs`.
+//! Prometheus scraping it, is tested end to end in `integration-test/tests/e2e_metrics.rs`.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},

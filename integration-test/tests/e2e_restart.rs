@@ -1,0 +1,161 @@
+//! Restarts without loss: the datapath's state is pinned, so a relay that
+//! crashes (SIGKILL) keeps relaying while it is down, and `fwd attach`
+//! started again adopts the pinned maps and links: established TCP
+//! connections go on with every byte intact. The same across an upgrade
+//! (`fwd stop --keep`, then a new `fwd attach` swaps its program onto the
+//! running link). A clean stop (SIGTERM) removes everything.
+
+use std::{net::SocketAddr, time::Duration};
+
+use integration_test::{
+    longlived::Streams,
+    maps_toml,
+    relay::{fwd_bin, run_fwd, xdp_attached},
+    topology::{backend_addr, vip},
+    traffic::{Echo, EchoServer},
+    Relay, ServiceSpec, Topology,
+};
+
+/// Long-lived connections through the relay.
+const STREAMS: u64 = 8;
+/// Bytes the streams must move through each phase (bounded waits).
+const PROGRESS: u64 = 1 << 20;
+const WAIT: Duration = Duration::from_secs(10);
+
+fn maps() -> String {
+    maps_toml(
+        &[ServiceSpec::new(
+            "web",
+            format!("{}:8080", vip(0)),
+            &[format!("{}:80", backend_addr(0))],
+        )],
+        &[],
+    )
+}
+
+/// The XDP program id on `ifname` in the relay namespace.
+fn prog_id(topo: &Topology, ifname: &str) -> String {
+    let out = topo
+        .relay
+        .run(&["ip", "-d", "link", "show", ifname])
+        .unwrap();
+    let at = out
+        .find("prog/xdp id ")
+        .unwrap_or_else(|| panic!("no XDP on {ifname}: {out}"));
+    out[at + 12..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn crash_and_upgrade_keep_established_connections() {
+    let topo = Topology::two_arm(1).unwrap();
+    let ifs = topo.relay_if_names();
+    let b = &topo.backends[0];
+    let _echo = EchoServer::tcp(&b.ns, SocketAddr::new(b.addr().into(), 80), Echo::Same).unwrap();
+    let first = Relay::start(&topo.relay, &ifs, &maps()).unwrap();
+    let (pin_dir, control) = (first.pin_dir().to_owned(), first.control().to_owned());
+    let same_state = [
+        "--pin-dir",
+        pin_dir.to_str().unwrap(),
+        "--control",
+        control.to_str().unwrap(),
+    ];
+
+    let streams = Streams::open(
+        &topo.client.ns,
+        SocketAddr::new(vip(0).into(), 8080),
+        STREAMS,
+    )
+    .unwrap();
+    assert!(streams.progress(PROGRESS, WAIT), "traffic before the crash");
+
+    // Crash: the pinned datapath keeps relaying with nobody in userspace.
+    let log = first.kill_leaving_state();
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic while fwd is down\n{log}"
+    );
+    assert!(
+        !xdp_attached(&topo.relay).unwrap().is_empty(),
+        "still attached while fwd is down"
+    );
+
+    // Restart: the new instance adopts the state; the connections go on.
+    let second =
+        Relay::start_with(&topo.relay, &fwd_bin().unwrap(), &ifs, &maps(), &same_state).unwrap();
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic after the restart"
+    );
+    let before_upgrade = prog_id(&topo, ifs[0]);
+
+    // Upgrade: stop keeping the datapath, start again (a new program is
+    // loaded and swapped onto the running links).
+    let (status, out) = run_fwd(
+        &topo.relay,
+        &["stop", "--keep", "--control", control.to_str().unwrap()],
+        WAIT,
+    )
+    .unwrap();
+    assert!(status.success(), "fwd stop --keep: {out}");
+    let log = second.kill_leaving_state();
+    assert!(log.contains("keeps relaying"), "{log}");
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic between the two instances"
+    );
+    let third =
+        Relay::start_with(&topo.relay, &fwd_bin().unwrap(), &ifs, &maps(), &same_state).unwrap();
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic after the upgrade"
+    );
+    assert_ne!(
+        prog_id(&topo, ifs[0]),
+        before_upgrade,
+        "the new program runs on the link"
+    );
+
+    let errors = streams.finish();
+    assert!(
+        errors.is_empty(),
+        "connections broken by the restarts: {errors:?}"
+    );
+
+    // A clean stop removes the program and the pinned state.
+    let log = third.stop().unwrap();
+    assert!(xdp_attached(&topo.relay).unwrap().is_empty(), "{log}");
+    assert!(!pin_dir.exists(), "pinned state removed by a clean stop");
+}
+
+#[test]
+fn detach_removes_what_a_crashed_instance_left() {
+    let topo = Topology::two_arm(1).unwrap();
+    let ifs = topo.relay_if_names();
+    let relay = Relay::start(&topo.relay, &ifs, &maps()).unwrap();
+    let (pin_dir, control) = (relay.pin_dir().to_owned(), relay.control().to_owned());
+    relay.kill_leaving_state();
+    assert!(!xdp_attached(&topo.relay).unwrap().is_empty());
+    let (status, out) = run_fwd(
+        &topo.relay,
+        &[
+            "detach",
+            "--pin-dir",
+            pin_dir.to_str().unwrap(),
+            "--control",
+            control.to_str().unwrap(),
+        ],
+        WAIT,
+    )
+    .unwrap();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("detached from"), "{out}");
+    assert!(
+        xdp_attached(&topo.relay).unwrap().is_empty(),
+        "nothing attached after fwd detach"
+    );
+    assert!(!pin_dir.exists());
+}

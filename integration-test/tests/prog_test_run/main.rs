@@ -1,0 +1,56 @@
+//! Packet tests: the real XDP program run through `BPF_PROG_TEST_RUN` on a
+//! table of frames, each checked for verdict, output bytes (byte for byte
+//! against a frame built from scratch, and both checksums verified
+//! independently), counters and connection-table changes.
+//!
+//! Needs root (BPF and a private network namespace); `cargo xtask test`
+//! runs it.
+
+mod broken;
+mod cases;
+mod maglev;
+mod model;
+mod pinned;
+mod reject;
+
+use integration_test::prog_test_run::env::in_relay_netns;
+
+#[test]
+fn fixture_table() {
+    in_relay_netns(cases::table);
+}
+
+#[test]
+fn each_loader_bug_is_a_drop_of_its_own_reason() {
+    in_relay_netns(cases::broken_map_table);
+}
+
+#[test]
+fn snat_port_exhaustion_is_a_counted_drop() {
+    in_relay_netns(cases::snat_exhaustion);
+}
+
+#[test]
+fn full_conntrack_refuses_new_flows_and_keeps_live_ones() {
+    in_relay_netns(cases::conntrack_full);
+}
+
+#[test]
+fn flow_events_report_start_and_end_with_counters() {
+    in_relay_netns(cases::flow_events);
+}
+
+#[test]
+fn weighted_maglev_selection_and_drain_keeps_live_flows() {
+    in_relay_netns(maglev::weighted_selection_and_drain);
+}
+
+#[test]
+fn no_usable_backend_answers_rst_or_icmp_unreachable() {
+    in_relay_netns(reject::rejects_when_no_backend_is_usable);
+}
+
+#[test]
+fn pinned_state_survives_a_restart() {
+    in_relay_netns(pinned::pinned_state_survives_a_restart);
+}
