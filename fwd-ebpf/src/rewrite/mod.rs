@@ -2,6 +2,8 @@
 //! addresses and ports, updates the IPv4 and TCP/UDP checksums incrementally
 //! (RFC 1624; a zero UDP checksum stays zero), and, when the program sends
 //! the packet itself, decrements the TTL and sets the Ethernet addresses.
+//! ICMP errors about relayed flows are translated by `icmp_error`; answers
+//! built in place by `reject`.
 //! The payload is never touched.
 
 use fwd_common::{csum::CsumDiff, Reason, IPPROTO_TCP};
@@ -11,31 +13,39 @@ use aya_ebpf::programs::XdpContext;
 
 use crate::{access::ptr_at_mut, nat::Nat, parse::Packet, route::Egress};
 
+mod icmp_error;
 mod reject;
 
+pub use icmp_error::icmp_error;
 pub use reject::reject;
 
 /// Offset of the (TTL, protocol) 16-bit word in the IPv4 header.
 const TTL_WORD_OFFSET: usize = 8;
 
+/// When the program sends the packet itself (not the kernel), writes the
+/// egress's Ethernet addresses and returns true: the caller then
+/// decrements the TTL, as the kernel does when it forwards.
+#[inline(always)]
+fn forward_macs(ctx: &XdpContext, egress: &Egress) -> Result<bool, Reason> {
+    match egress {
+        Egress::Tx { smac, dmac, .. } | Egress::Redirect { smac, dmac, .. } => {
+            let eth: *mut EthHdr = ptr_at_mut(ctx, 0)?;
+            // SAFETY: checked by ptr_at_mut.
+            unsafe {
+                (*eth).src_addr = *smac;
+                (*eth).dst_addr = *dmac;
+            }
+            Ok(true)
+        }
+        // The kernel forwards it and decrements the TTL itself.
+        Egress::Kernel(_) => Ok(false),
+    }
+}
+
 /// Writes the translation `nat` into the packet, for leaving by `egress`.
 #[inline(always)]
 pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Result<(), Reason> {
-    let (macs, forwarded_here) = match egress {
-        Egress::Tx { smac, dmac, .. } | Egress::Redirect { smac, dmac, .. } => {
-            (Some((*smac, *dmac)), true)
-        }
-        // The kernel forwards it and decrements the TTL itself.
-        Egress::Kernel(_) => (None, false),
-    };
-    if let Some((smac, dmac)) = macs {
-        let eth: *mut EthHdr = ptr_at_mut(ctx, 0)?;
-        // SAFETY: checked by ptr_at_mut.
-        unsafe {
-            (*eth).src_addr = smac;
-            (*eth).dst_addr = dmac;
-        }
-    }
+    let forwarded_here = forward_macs(ctx, egress)?;
 
     let key = &pkt.key;
     let addrs = CsumDiff::new()

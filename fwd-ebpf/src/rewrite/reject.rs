@@ -19,6 +19,7 @@ use network_types::{eth::EthHdr, ip::Ipv4Hdr, tcp::TcpHdr};
 
 use crate::{
     access::{frame_len, ptr_at, ptr_at_mut},
+    csum::sum_bytes,
     parse::Packet,
 };
 
@@ -30,6 +31,8 @@ const ICMP_LEN: usize = 8;
 const ICMP_QUOTE: usize = 8;
 /// Longest IPv4 header (IHL 15).
 const MAX_IHL: usize = 60;
+/// Most 16-bit words summed for a checksum of an answer.
+const MAX_WORDS: usize = (MAX_IHL + ICMP_LEN + ICMP_QUOTE) / 2;
 
 /// Rewrites the packet into the reject; on failure the caller drops it.
 #[inline(always)]
@@ -40,22 +43,6 @@ pub fn reject(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
         icmp_port_unreachable(ctx, pkt)
     }
     .map_err(|_| Reason::DropNoBackend)
-}
-
-/// One's complement sum of the 16-bit words of `len` bytes at `offset`
-/// (`len` even, at most `MAX_IHL + ICMP_LEN + ICMP_QUOTE`).
-#[inline(always)]
-fn sum_words(ctx: &XdpContext, offset: usize, len: usize) -> Result<u64, Reason> {
-    let mut sum = 0u64;
-    for i in 0..(MAX_IHL + ICMP_LEN + ICMP_QUOTE) / 2 {
-        if i * 2 >= len {
-            break;
-        }
-        let w: *const [u8; 2] = ptr_at(ctx, offset + i * 2)?;
-        // SAFETY: checked by ptr_at.
-        sum += u16::from_ne_bytes(unsafe { *w }) as u64;
-    }
-    Ok(sum)
 }
 
 /// Swaps the Ethernet addresses of the frame.
@@ -91,7 +78,7 @@ fn reply_ipv4(
         (*ip).dst_addr = dst.to_ne_bytes();
         (*ip).check = [0, 0];
     }
-    let check = !fold(sum_words(ctx, l3_off, ihl)?);
+    let check = !fold(sum_bytes::<MAX_WORDS>(ctx, l3_off, ihl)?);
     // SAFETY: checked by ptr_at_mut.
     unsafe { (*ip).check = check.to_ne_bytes() };
     Ok(())
@@ -150,7 +137,7 @@ fn tcp_reset(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
         + (k.dst_addr >> 16) as u64
         + u16::from_ne_bytes([0, IPPROTO_TCP]) as u64
         + tcp_len.to_be() as u64;
-    let check = !fold(pseudo + sum_words(ctx, pkt.l4_off, TcpHdr::LEN)?);
+    let check = !fold(pseudo + sum_bytes::<MAX_WORDS>(ctx, pkt.l4_off, TcpHdr::LEN)?);
     // SAFETY: checked by ptr_at_mut.
     unsafe { (*tcp).check = check.to_ne_bytes() };
     Ok(())
@@ -202,7 +189,7 @@ fn icmp_port_unreachable(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
     // SAFETY: checked by ptr_at_mut. Type 3 (destination unreachable), code
     // 3 (port unreachable), checksum 0 for now, 4 unused bytes.
     unsafe { *icmp = [3, 3, 0, 0, 0, 0, 0, 0] };
-    let check = !fold(sum_words(
+    let check = !fold(sum_bytes::<MAX_WORDS>(
         ctx,
         l3 + Ipv4Hdr::LEN,
         ICMP_LEN + ihl + ICMP_QUOTE,
