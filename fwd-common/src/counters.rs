@@ -118,8 +118,9 @@ reasons! {
     ForwardedIcmpErrorTx = 24, "forwarded_icmp_error_tx", TX;
     /// The same, redirected to another attached interface.
     ForwardedIcmpErrorRedirect = 25, "forwarded_icmp_error_redirect", REDIRECT;
-    /// An ICMP error about a packet of no relayed flow whose source port is
-    /// not a SNAT port: about the host's own traffic, the kernel's.
+    /// ICMP of no relayed flow: an error about a packet whose source port
+    /// is not a SNAT port (the host's own traffic), or an echo reply no
+    /// session expects. The kernel's.
     PassIcmpNoFlow = 26, "pass_icmp_no_flow", PASS;
     /// An ICMP error quoting a SNAT port that no live flow holds, or sent
     /// to someone other than the sender of the packet it quotes: stale or
@@ -133,6 +134,9 @@ reasons! {
     /// An ICMP error whose ICMP message is longer than the program verifies
     /// (576 bytes: a whole error is at most 576 bytes, RFC 1812 4.3.2.3).
     DropIcmpTooLong = 30, "drop_icmp_too_long", DROP;
+    /// An echo request to a VIP that no service relays ICMP to (none is a
+    /// whole address of protocol "any"), answered from the VIP itself.
+    AnsweredEcho = 31, "answered_echo", TX;
 }
 
 /// Number of reasons.
@@ -244,7 +248,8 @@ mod tests {
         assert_eq!(Reason::DropNoSnatPorts as u32, 23);
         assert_eq!(Reason::ForwardedIcmpErrorTx as u32, 24);
         assert_eq!(Reason::DropIcmpTooLong as u32, 30);
-        assert_eq!(REASON_COUNT, 31);
+        assert_eq!(Reason::AnsweredEcho as u32, 31);
+        assert_eq!(REASON_COUNT, 32);
     }
 
     #[test]
@@ -255,7 +260,7 @@ mod tests {
                 "forwarded" => r.action() == xdp_action::TX || r.action() == xdp_action::REDIRECT,
                 "pass" => r.action() == xdp_action::PASS,
                 "drop" => r.action() == xdp_action::DROP,
-                "reject" => r.action() == xdp_action::TX,
+                "reject" | "answered" => r.action() == xdp_action::TX,
                 _ => false,
             };
             assert!(expected, "{r:?}");

@@ -62,16 +62,22 @@ pub struct Quoted {
     pub has_l4_check: bool,
 }
 
-/// Relays the ICMP packet `ip` if it is an error about a relayed flow, or
-/// says why not.
+/// Whether the ICMP packet `ip` is an error (about another packet).
 #[inline(always)]
-pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
+pub fn is_error(ctx: &XdpContext, ip: &Ipv4) -> Result<bool, Reason> {
     let header: *const [u8; ICMP_LEN] = ptr_at(ctx, ip.l4_off)?;
     // SAFETY: checked by ptr_at.
     let kind = unsafe { (*header)[0] };
-    if !matches!(kind, DEST_UNREACHABLE | TIME_EXCEEDED | PARAMETER_PROBLEM) {
-        return Err(Reason::PassNotTcpUdp);
-    }
+    Ok(matches!(
+        kind,
+        DEST_UNREACHABLE | TIME_EXCEEDED | PARAMETER_PROBLEM
+    ))
+}
+
+/// Relays the ICMP error `ip` if it is about a relayed flow, or says why
+/// not.
+#[inline(always)]
+pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
     let message_len = ip.ip_len as usize - (ip.l4_off - ip.l3_off);
     if message_len > MAX_MESSAGE {
         return Err(Reason::DropIcmpTooLong);

@@ -52,20 +52,22 @@ pub fn fwd_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     let ip = parse::ipv4(ctx)?;
-    if ip.proto == IPPROTO_ICMP {
+    if ip.proto == IPPROTO_ICMP && icmp::is_error(ctx, &ip)? {
         return icmp::relay_error(ctx, &ip);
     }
     let pkt = parse::transport(ctx, &ip)?;
-    let found = lookup::lookup(&pkt)?;
-    if pkt.ttl <= 1 {
-        return Err(Reason::PassTtlExpired);
-    }
-    let target = match found {
-        Lookup::Relay(target) => target,
+    let target = match lookup::lookup(&pkt)? {
+        // The VIP itself is the destination of an echo it answers.
+        Lookup::AnswerEcho => {
+            rewrite::echo_reply(ctx, &pkt)?;
+            return Ok(Reason::AnsweredEcho);
+        }
+        _ if pkt.ttl <= 1 => return Err(Reason::PassTtlExpired),
         Lookup::Reject => {
             rewrite::reject(ctx, &pkt)?;
             return Ok(Reason::RejectNoBackend);
         }
+        Lookup::Relay(target) => target,
     };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };

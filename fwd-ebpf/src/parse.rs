@@ -1,10 +1,16 @@
 //! Stage 1: parse. Reads Ethernet (one optional 802.1Q/802.1ad tag) and
 //! IPv4 (honouring IHL, options allowed) in [`ipv4`], then the TCP or UDP
-//! ports in [`transport`] (ICMP goes to `crate::icmp` instead). Never
-//! writes.
+//! ports, or the identifier of an ICMP echo, in [`transport`] (ICMP errors
+//! go to `crate::icmp` instead). Never writes.
+//!
+//! An echo's identifier stands in for a port, on the side a reply to it
+//! would carry it: an echo request is keyed (client, id, VIP, 0), an echo
+//! reply (backend, 0, SNAT address, id), so the two halves of an echo
+//! session pair up like those of a UDP flow, the identifier translated
+//! like a source port (RFC 5508 REQ-1).
 
 use aya_ebpf::programs::XdpContext;
-use fwd_common::{Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{Flow4Key, Reason, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use network_types::{
     eth::{EthHdr, EtherType},
     ip::Ipv4Hdr,
@@ -18,6 +24,12 @@ use crate::access::ptr_at;
 const VLAN_LEN: usize = 4;
 /// Offset of the flags byte in the TCP header.
 const TCP_FLAGS_OFFSET: usize = 13;
+/// Length of the ICMP echo header (type, code, checksum, id, sequence).
+const ICMP_ECHO_LEN: usize = 8;
+/// ICMP echo request.
+pub const ICMP_ECHO_REQUEST: u8 = 8;
+/// ICMP echo reply.
+pub const ICMP_ECHO_REPLY: u8 = 0;
 
 /// The IPv4 header of a frame, as read.
 pub struct Ipv4 {
@@ -51,8 +63,11 @@ pub struct Packet {
     pub ttl: u8,
     /// IPv4 TOS (for the route lookup).
     pub tos: u8,
-    /// TCP flags (0 for UDP).
+    /// TCP flags (0 for UDP and ICMP).
     pub tcp_flags: u8,
+    /// ICMP type ([`ICMP_ECHO_REQUEST`] or [`ICMP_ECHO_REPLY`]; 0 for TCP
+    /// and UDP).
+    pub icmp_type: u8,
     /// IPv4 total length, host order.
     pub ip_len: u16,
 }
@@ -118,6 +133,7 @@ pub fn ipv4(ctx: &XdpContext) -> Result<Ipv4, Reason> {
 pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
     let proto = ip.proto;
     let l4_off = ip.l4_off;
+    let mut icmp_type = 0;
     let (src_port, dst_port, tcp_flags, l4_len) = match proto {
         IPPROTO_TCP => {
             let tcp: *const TcpHdr = ptr_at(ctx, l4_off)?;
@@ -137,6 +153,18 @@ pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
             // SAFETY: checked by ptr_at.
             unsafe { ((*udp).src, (*udp).dst, 0, UdpHdr::LEN) }
         }
+        IPPROTO_ICMP => {
+            let echo: *const [u8; ICMP_ECHO_LEN] = ptr_at(ctx, l4_off)?;
+            // SAFETY: checked by ptr_at.
+            let echo = unsafe { *echo };
+            let id = [echo[4], echo[5]];
+            icmp_type = echo[0];
+            match icmp_type {
+                ICMP_ECHO_REQUEST => (id, [0, 0], 0, ICMP_ECHO_LEN),
+                ICMP_ECHO_REPLY => ([0, 0], id, 0, ICMP_ECHO_LEN),
+                _ => return Err(Reason::PassNotTcpUdp),
+            }
+        }
         _ => return Err(Reason::PassNotTcpUdp),
     };
     if (ip.ip_len as usize) < (l4_off - ip.l3_off) + l4_len {
@@ -155,6 +183,7 @@ pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
         ttl: ip.ttl,
         tos: ip.tos,
         tcp_flags,
+        icmp_type,
         ip_len: ip.ip_len,
     })
 }

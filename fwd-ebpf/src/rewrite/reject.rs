@@ -1,6 +1,8 @@
-//! Rejecting a new flow when its service has no usable backend: the packet
-//! is turned, in place, into the answer the client's stack understands, sent
-//! back out of the interface it came in on from the VIP it was sent to:
+//! Answers from a VIP, built in place and sent back out of the interface
+//! the packet came in on: an echo reply to a ping of a VIP no service
+//! relays ICMP to ([`echo_reply`]), and the refusal of a new flow whose
+//! service has no usable backend ([`reject`]), which turns the packet into
+//! the answer the client's stack understands:
 //! - a TCP SYN becomes a RST|ACK acknowledging it (RFC 9293 section 3.10.7.1);
 //! - a UDP datagram becomes an ICMP destination unreachable, port unreachable
 //!   (RFC 792), quoting its IPv4 header and first 8 bytes (RFC 1812 4.3.2.3
@@ -14,13 +16,18 @@ use aya_ebpf::{
     programs::XdpContext,
     EbpfContext as _,
 };
-use fwd_common::{csum::fold, flow::tcp_flags, Reason, IPPROTO_TCP};
+use fwd_common::{
+    csum::{fold, CsumDiff},
+    flow::tcp_flags,
+    Reason, IPPROTO_TCP,
+};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, tcp::TcpHdr};
 
+use super::TTL_WORD_OFFSET;
 use crate::{
     access::{frame_len, ptr_at, ptr_at_mut},
     csum::sum_bytes,
-    parse::Packet,
+    parse::{Packet, ICMP_ECHO_REPLY},
 };
 
 /// TTL of the answers.
@@ -33,6 +40,35 @@ const ICMP_QUOTE: usize = 8;
 const MAX_IHL: usize = 60;
 /// Most 16-bit words summed for a checksum of an answer.
 const MAX_WORDS: usize = (MAX_IHL + ICMP_LEN + ICMP_QUOTE) / 2;
+
+/// Turns an echo request into its echo reply from the VIP: Ethernet and IP
+/// addresses swapped, a fresh TTL, type 8 -> 0, both checksums updated
+/// (swapping the addresses leaves the IPv4 sum as it is). Identifier,
+/// sequence number and data are echoed unchanged (RFC 792).
+#[inline(always)]
+pub fn echo_reply(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
+    swap_macs(ctx)?;
+    let ip: *mut Ipv4Hdr = ptr_at_mut(ctx, pkt.l3_off)?;
+    let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, pkt.l3_off + TTL_WORD_OFFSET)?;
+    let echo: *mut [u8; 4] = ptr_at_mut(ctx, pkt.l4_off)?;
+    // SAFETY: all checked by ptr_at_mut; `ttl_word` and `ip` overlap only
+    // at the TTL byte, written through `ip` after the word is read.
+    unsafe {
+        let old = u16::from_ne_bytes(*ttl_word);
+        (*ip).ttl = REPLY_TTL;
+        let ip_diff = CsumDiff::new().u16(old, u16::from_ne_bytes(*ttl_word));
+        core::mem::swap(&mut (*ip).src_addr, &mut (*ip).dst_addr);
+        (*ip).check = ip_diff.apply(u16::from_ne_bytes((*ip).check)).to_ne_bytes();
+        let old = u16::from_ne_bytes([(*echo)[0], (*echo)[1]]);
+        (*echo)[0] = ICMP_ECHO_REPLY;
+        let new = u16::from_ne_bytes([(*echo)[0], (*echo)[1]]);
+        let check = u16::from_ne_bytes([(*echo)[2], (*echo)[3]]);
+        let check = CsumDiff::new().u16(old, new).apply(check).to_ne_bytes();
+        (*echo)[2] = check[0];
+        (*echo)[3] = check[1];
+    }
+    Ok(())
+}
 
 /// Rewrites the packet into the reject; on failure the caller drops it.
 #[inline(always)]
