@@ -27,6 +27,23 @@ impl CsumDiff {
         Self(self.0 + (!old) as u64 + new as u64)
     }
 
+    /// Records that the 16-bit value at byte `offset` of the data the
+    /// checksum covers becomes `new` (`old` and `new` read from memory like
+    /// the words). At an even offset it is one word. At an odd offset it
+    /// straddles two words, a byte in each, and each byte weighs in the sum
+    /// as it would in the other half of a word: the change counts
+    /// byte-swapped (swapping the bytes of a word multiplies it by 2^8,
+    /// modulo 2^16 - 1, the modulus of the one's complement sum; RFC 1071
+    /// section 2(B)). A TCP option value may lie at either.
+    #[inline(always)]
+    pub const fn u16_at(self, offset: usize, old: u16, new: u16) -> Self {
+        if offset % 2 == 0 {
+            self.u16(old, new)
+        } else {
+            self.u16(old.swap_bytes(), new.swap_bytes())
+        }
+    }
+
     /// Records that the 32-bit value `old` (two words) becomes `new`.
     #[inline(always)]
     pub const fn u32(self, old: u32, new: u32) -> Self {
@@ -142,6 +159,37 @@ mod tests {
             let mut check = new;
             check[10..12].copy_from_slice(&diff.apply(rd16(&old, 10)).to_ne_bytes());
             assert_eq!(full(&check), 0);
+        }
+    }
+
+    #[test]
+    fn a_value_at_any_offset_updates_like_a_full_recompute() {
+        let mut x = 0x9e37_79b9u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for len in [4usize, 5, 24, 25, 60] {
+            // The checksum is the first word; the value lies beyond it.
+            for offset in 2..=len - 2 {
+                for _ in 0..50 {
+                    let mut data = [0u8; 60];
+                    for b in data[..len].iter_mut() {
+                        *b = next() as u8;
+                    }
+                    data[0..2].copy_from_slice(&[0, 0]);
+                    let check = full(&data[..len]);
+                    data[0..2].copy_from_slice(&check.to_ne_bytes());
+                    let old = u16::from_ne_bytes([data[offset], data[offset + 1]]);
+                    let new = next() as u16;
+                    data[offset..offset + 2].copy_from_slice(&new.to_ne_bytes());
+                    let updated = CsumDiff::new().u16_at(offset, old, new).apply(check);
+                    data[0..2].copy_from_slice(&updated.to_ne_bytes());
+                    assert_eq!(full(&data[..len]), 0, "len {len}, offset {offset}");
+                }
+            }
         }
     }
 

@@ -75,13 +75,51 @@ pub struct Backend4 {
     pub flags: u16,
     /// The service this backend belongs to.
     pub service_id: u32,
+    /// The MSS clamp of the service's TCP flows ([`mss_clamp`]): the
+    /// datapath lowers the MSS option of their SYN and SYN-ACK to it. Each
+    /// backend carries its service's value, so a new flow finds it in the
+    /// backend it picked and a SYN-ACK through its flow's `backend_id`.
+    /// Was `reserved[0]` (zero: [`mss_clamp::OFF`]), so pinned maps of
+    /// earlier versions keep their layout.
+    pub mss_clamp: u16,
+    /// Padding; zero.
+    pub pad: u16,
     /// Reserved; zero.
-    pub reserved: [u32; 2],
+    pub reserved: u32,
 }
 const _: () = assert!(core::mem::size_of::<Backend4>() == 24);
 
+/// Values of [`Backend4::mss_clamp`].
+pub mod mss_clamp {
+    /// No clamping: the MSS option is left as it is (what a zeroed entry,
+    /// or one written by an earlier version, holds).
+    pub const OFF: u16 = 0;
+    /// The MTU of the interfaces the flow uses, less the IPv4 and TCP
+    /// headers ([`super::mss_of_mtu`]).
+    pub const AUTO: u16 = 1;
+    /// Smallest fixed clamp: the MSS every IPv4 host must accept (RFC 9293
+    /// section 3.7.1, RFC 879). Values between [`AUTO`] and this are never
+    /// written.
+    pub const MIN: u16 = 536;
+    /// Largest fixed clamp: the largest IPv4 packet less the 40 bytes of
+    /// IPv4 and TCP headers.
+    pub const MAX: u16 = 65_495;
+}
+
+/// Bytes of an IPv4 and a TCP header without options: what an MSS leaves
+/// out of the MTU (RFC 9293 section 3.7.1, RFC 6691).
+pub const MSS_HEADERS: u16 = 40;
+
+/// The MSS that fits a path of `mtu` bytes: `mtu - 40`, 0 when nothing
+/// fits.
+#[inline(always)]
+pub const fn mss_of_mtu(mtu: u16) -> u16 {
+    mtu.saturating_sub(MSS_HEADERS)
+}
+
 impl Backend4 {
-    /// A backend from host-order values (`port` 0: keep the VIP port).
+    /// A backend from host-order values (`port` 0: keep the VIP port),
+    /// without MSS clamp (set [`Backend4::mss_clamp`] after).
     pub const fn new(addr: Ipv4Addr, port_host: u16, snat: Ipv4Addr, service_id: u32) -> Self {
         Self {
             addr: addr4(addr),
@@ -89,7 +127,9 @@ impl Backend4 {
             port: port(port_host),
             flags: 0,
             service_id,
-            reserved: [0; 2],
+            mss_clamp: mss_clamp::OFF,
+            pad: 0,
+            reserved: 0,
         }
     }
 }
@@ -99,4 +139,17 @@ impl Backend4 {
 #[inline(always)]
 pub const fn maglev_index(table: u32, hash: u32) -> u32 {
     table * crate::maps::MAGLEV_SIZE + hash % crate::maps::MAGLEV_SIZE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mss_of_mtu_leaves_out_the_headers() {
+        assert_eq!(mss_of_mtu(1500), 1460);
+        assert_eq!(mss_of_mtu(576), mss_clamp::MIN);
+        assert_eq!(mss_of_mtu(u16::MAX), mss_clamp::MAX);
+        assert_eq!(mss_of_mtu(20), 0);
+    }
 }
