@@ -46,6 +46,7 @@ pub(crate) fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String
         "NAME",
         "LISTEN",
         "PROTO",
+        "MSS CLAMP",
         "BACKEND ID",
         "BACKEND",
         "SNAT",
@@ -64,6 +65,11 @@ pub(crate) fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String
                 },
                 if first {
                     s.protocol.name().to_string()
+                } else {
+                    String::new()
+                },
+                if first {
+                    s.mss_clamp.unwrap_or(config.relay.mss_clamp).to_string()
                 } else {
                     String::new()
                 },
@@ -110,6 +116,7 @@ pub(crate) fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String
         row(["tcp_transitory_timeout", &d(r.tcp_transitory)]),
         row(["udp_timeout", &d(r.udp)]),
         row(["gc_interval", &d(r.gc_interval)]),
+        row(["mss_clamp", &r.mss_clamp.to_string()]),
     ]);
     out
 }
@@ -181,6 +188,11 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("tcp_established_timeout  2h 4m"), "{out}");
+        assert!(out.contains("mss_clamp                auto"), "{out}");
+        let line = out.lines().find(|l| l.contains("object-storage")).unwrap();
+        assert!(line.contains("tcp    1360 "), "its own clamp:\n{out}");
+        let line = out.lines().find(|l| l.contains("aix-01")).unwrap();
+        assert!(line.contains("any    auto "), "the relay's:\n{out}");
 
         let out = render(&config, Err("netlink refused"));
         assert!(

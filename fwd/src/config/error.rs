@@ -187,6 +187,9 @@ pub enum Problem {
     /// `snat` that is neither "auto" nor an IPv4 address.
     #[error("snat must be \"auto\" or an IPv4 address")]
     BadSnat,
+    /// `mss_clamp` that is neither "auto", "off" nor a number.
+    #[error("mss_clamp must be \"auto\", \"off\" or a number from 536 to 65495")]
+    BadMssClamp,
     /// A port range that is not `"LO-HI"` with 1024 <= LO <= HI <= 65535.
     #[error("expected \"LO-HI\" with 1024 <= LO <= HI <= 65535")]
     BadPortRange,

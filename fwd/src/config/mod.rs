@@ -19,6 +19,7 @@
 //! protocol = "tcp"             # "tcp", "udp" or "any" (default)
 //! backends = ["198.19.10.11:80"]
 //! snat = "auto"                # or an explicit local IPv4 address
+//! mss_clamp = 1360             # optional: overrides [relay] mss_clamp
 //! [service.health]             # optional (config/health.rs): checks, passive health
 //! type = "http"
 //! path = "/health"
@@ -31,6 +32,7 @@
 //! udp_timeout = "5m"
 //! gc_interval = "10s"
 //! dns_servers = ["198.18.0.53"]  # default: those of /etc/resolv.conf
+//! mss_clamp = "auto"           # "auto" (default), "off" or 536..=65495
 //! ```
 //!
 //! A backend may be a DNS name (`"storage.example:443"`): [`crate::dns`]
@@ -38,6 +40,7 @@
 
 mod error;
 pub mod health;
+mod mss_clamp;
 mod raw;
 mod relay;
 mod validate;
@@ -53,6 +56,7 @@ use std::{
 };
 
 pub use error::{ConfigError, ConfigWarning, Invalid, Position, Problem};
+pub use mss_clamp::MssClamp;
 pub use relay::RelaySettings;
 pub use validate::{MAX_MAX_FLOWS, MIN_MAX_FLOWS};
 pub(crate) use values::usable;
@@ -89,6 +93,8 @@ pub struct Service {
     pub snat: Snat,
     /// Where the `snat` value is (the `listen` position when absent).
     pub snat_at: Position,
+    /// `mss_clamp`; `None`: the `[relay]` one.
+    pub mss_clamp: Option<MssClamp>,
     /// `[service.health]`, defaults filled in.
     pub health: health::Health,
 }

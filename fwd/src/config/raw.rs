@@ -22,6 +22,8 @@ pub(super) struct RawService {
     pub protocol: Option<Spanned<String>>,
     pub backends: Spanned<Vec<Spanned<RawBackend>>>,
     pub snat: Option<Spanned<String>>,
+    /// `"auto"`, `"off"` or a number (see `mss_clamp.rs`).
+    pub mss_clamp: Option<Spanned<super::mss_clamp::RawMssClamp>>,
     /// `[service.health]` (see `health.rs`).
     pub health: Option<Spanned<super::validate::RawHealth>>,
 }
@@ -59,4 +61,6 @@ pub(super) struct RawRelay {
     pub max_services: Option<Spanned<i64>>,
     /// Servers that resolve backend names (`"198.18.0.53"`, `"[2001:db8::53]:53"`).
     pub dns_servers: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `"auto"`, `"off"` or a number (see `mss_clamp.rs`).
+    pub mss_clamp: Option<Spanned<super::mss_clamp::RawMssClamp>>,
 }

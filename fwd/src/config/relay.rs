@@ -3,6 +3,8 @@
 
 use std::{ops::RangeInclusive, time::Duration};
 
+use super::MssClamp;
+
 /// The `[relay]` settings, read by the loader, the datapath (SNAT ports, via
 /// `RELAY_CONFIG`) and the GC (timeouts).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct RelaySettings {
     /// Most services; `MAGLEV` holds two tables per service (one in use,
     /// one to switch to when the service changes).
     pub max_services: u32,
+    /// The MSS clamp of services without their own `mss_clamp`.
+    pub mss_clamp: MssClamp,
 }
 
 impl Default for RelaySettings {
@@ -38,6 +42,7 @@ impl Default for RelaySettings {
             icmp: Duration::from_secs(60),
             gc_interval: Duration::from_secs(10),
             max_services: 64,
+            mss_clamp: MssClamp::Auto,
         }
     }
 }

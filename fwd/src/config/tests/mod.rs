@@ -57,6 +57,7 @@ listen = "198.18.82.80:8080"
 protocol = "tcp"
 backends = ["198.19.10.11:80", "198.19.10.12"]
 snat = "198.19.0.1"
+mss_clamp = 1360
 
 [relay]
 snat_ports = "40000-50000"
@@ -65,6 +66,7 @@ tcp_established_timeout = "3h"
 tcp_transitory_timeout = "5m"
 udp_timeout = "10m"
 gc_interval = "1s"
+mss_clamp = "off"
 "#;
     let c = Config::parse(text).unwrap();
     assert!(c.warnings.is_empty());
@@ -101,6 +103,11 @@ gc_interval = "1s"
     assert_eq!(c.relay.tcp_transitory, Duration::from_secs(300));
     assert_eq!(c.relay.udp, Duration::from_secs(600));
     assert_eq!(c.relay.gc_interval, Duration::from_secs(1));
+    assert_eq!(c.relay.mss_clamp, MssClamp::Off);
+    assert_eq!(
+        (a.mss_clamp, b.mss_clamp),
+        (None, Some(MssClamp::Value(1360)))
+    );
 }
 
 #[test]
@@ -259,6 +266,19 @@ fn relay_values() {
             "[relay] gc_interval",
             Problem::ZeroDuration,
         ),
+        (
+            "mss_clamp = 500",
+            "[relay] mss_clamp",
+            Problem::OutOfRange {
+                min: 536,
+                max: 65_495,
+            },
+        ),
+        (
+            "mss_clamp = \"on\"",
+            "[relay] mss_clamp",
+            Problem::BadMssClamp,
+        ),
     ] {
         let p = one(&format!("{base}{line}\n"), 6, key);
         assert_eq!(p.problem, problem, "{line}");
@@ -269,6 +289,34 @@ fn relay_values() {
         "tcp_transitory_timeout",
     );
     assert!(matches!(p.problem, Problem::BadDuration { .. }));
+}
+
+#[test]
+fn mss_clamp_of_the_relay_and_of_a_service() {
+    let c = Config::parse(&svc("198.18.0.1", "\"198.19.0.1\"")).unwrap();
+    assert_eq!(c.relay.mss_clamp, MssClamp::Auto, "the default");
+    assert_eq!(c.services[0].mss_clamp, None, "the relay's");
+
+    let text =
+        svc("198.18.0.1", "\"198.19.0.1\"") + "mss_clamp = 1360\n[relay]\nmss_clamp = \"off\"\n";
+    let c = Config::parse(&text).unwrap();
+    assert_eq!(c.relay.mss_clamp, MssClamp::Off);
+    assert_eq!(c.services[0].mss_clamp, Some(MssClamp::Value(1360)));
+
+    let text = svc("198.18.0.1", "\"198.19.0.1\"") + "mss_clamp = \"1360\"\n";
+    let p = one(&text, 5, "[[service]] \"s\": mss_clamp");
+    assert_eq!(p.problem, Problem::BadMssClamp);
+    assert_eq!(
+        p.to_string(),
+        "line 5, column 13: [[service]] \"s\": mss_clamp = \"1360\": \
+         mss_clamp must be \"auto\", \"off\" or a number from 536 to 65495"
+    );
+    let text = svc("198.18.0.1", "\"198.19.0.1\"") + "mss_clamp = 65496\n";
+    let p = one(&text, 5, "mss_clamp");
+    assert_eq!(
+        p.to_string(),
+        "line 5, column 13: [[service]] \"s\": mss_clamp = 65496: must be from 536 to 65495"
+    );
 }
 
 #[test]

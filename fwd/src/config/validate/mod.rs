@@ -8,6 +8,7 @@ use fwd_common::maps::{MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES};
 use toml::Spanned;
 
 use super::{
+    mss_clamp,
     raw::{RawBackend, RawFile, RawRelay, RawService},
     values::{self, BackendTarget},
     BackendSpec, Config, ConfigError, ConfigWarning, Invalid, Listen, NamedBackend, Position,
@@ -186,22 +187,35 @@ fn service(
         None => (Some(Snat::Auto), v.pos(raw.listen.span())),
     };
 
+    let mss_clamp = match &raw.mss_clamp {
+        Some(m) => v
+            .check(m, &format!("{label}: mss_clamp"), mss_clamp::parse)
+            .map(Some),
+        None => Some(None),
+    };
+
     let backends = backends(v, &label, &raw.backends, listen.as_ref(), backends_total);
     let health = health::health(v, &label, raw.health.as_ref(), listen.as_ref(), protocol);
 
-    match (listen, protocol, backends, snat, health) {
-        (Some(listen), Some(protocol), Some((backends, names)), Some(snat), Some(health)) if ok => {
-            Some(Service {
-                name,
-                listen,
-                protocol,
-                backends,
-                names,
-                snat,
-                snat_at,
-                health,
-            })
-        }
+    match (listen, protocol, backends, snat, health, mss_clamp) {
+        (
+            Some(listen),
+            Some(protocol),
+            Some((backends, names)),
+            Some(snat),
+            Some(health),
+            Some(mss_clamp),
+        ) if ok => Some(Service {
+            name,
+            listen,
+            protocol,
+            backends,
+            names,
+            snat,
+            snat_at,
+            mss_clamp,
+            health,
+        }),
         _ => None,
     }
 }
@@ -379,6 +393,11 @@ fn relay(v: &mut Validator<'_>, raw: RawRelay) -> (RelaySettings, Vec<ConfigWarn
             }
         }) {
             s.max_services = n;
+        }
+    }
+    if let Some(m) = &raw.mss_clamp {
+        if let Some(m) = v.check(m, "[relay] mss_clamp", mss_clamp::parse) {
+            s.mss_clamp = m;
         }
     }
     let mut timeout = |raw: &Option<Spanned<String>>,
