@@ -130,6 +130,7 @@ mod tests {
             vip: Ipv4Addr::new(198, 18, 0, 1),
             port: Some(80),
             protocols: vec![fwd_common::IPPROTO_TCP],
+            mss_clamp: Default::default(),
             backends: backends
                 .iter()
                 .map(|&(last, port)| PlannedBackend {

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use fwd_common::{Service4Key, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
-use crate::config::{Config, Protocol, RelaySettings, Snat};
+use crate::config::{Config, MssClamp, Protocol, RelaySettings, Snat};
 
 /// Everything `fwd attach` installs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,6 +37,9 @@ pub struct PlannedService {
     pub protocols: Vec<u8>,
     /// Backends, in slot order.
     pub backends: Vec<PlannedBackend>,
+    /// MSS clamp of its TCP flows: its own `mss_clamp`, else the
+    /// `[relay]` one.
+    pub mss_clamp: MssClamp,
 }
 
 impl PlannedService {
@@ -144,6 +147,7 @@ impl Plan {
                 port: s.listen.port,
                 protocols,
                 backends,
+                mss_clamp: s.mss_clamp.unwrap_or(config.relay.mss_clamp),
             });
         }
         Ok(Plan {
@@ -204,6 +208,10 @@ listen = "198.18.0.11:53"
 protocol = "udp"
 backends = ["198.19.1.1:5353"]
 snat = "198.19.1.254"
+mss_clamp = 1360
+
+[relay]
+mss_clamp = "off"
 "#;
 
     #[test]
@@ -249,7 +257,18 @@ snat = "198.19.1.254"
                 1
             )]
         );
-        assert_eq!(plan.settings, RelaySettings::default());
+        assert_eq!(
+            (a.mss_clamp, b.mss_clamp),
+            (MssClamp::Off, MssClamp::Value(1360)),
+            "the relay's, or the service's own"
+        );
+        assert_eq!(
+            plan.settings,
+            RelaySettings {
+                mss_clamp: MssClamp::Off,
+                ..RelaySettings::default()
+            }
+        );
     }
 
     #[test]

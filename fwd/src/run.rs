@@ -283,6 +283,7 @@ mod tests {
             vip: Ipv4Addr::new(198, 18, 82, 70),
             port: None,
             protocols: vec![fwd_common::IPPROTO_TCP, fwd_common::IPPROTO_UDP],
+            mss_clamp: Default::default(),
             backends: vec![PlannedBackend {
                 id: 0,
                 addr: Ipv4Addr::new(198, 19, 150, 195),

@@ -219,7 +219,8 @@ impl Datapath {
         }
     }
 
-    /// Writes the plan: `BACKENDS4`, then each service's Maglev table into a
+    /// Writes the plan: `BACKENDS4` (each backend with its service's MSS
+    /// clamp), then each service's Maglev table into a
     /// table no service uses, then `SERVICES4` naming the new tables (a VIP
     /// switches to its new backends in one map update, never through a
     /// half-written table). Keys of `SERVICES4` not in the plan are removed.
@@ -227,7 +228,10 @@ impl Datapath {
     pub fn install(&mut self, plan: &Plan) -> Result<(), DatapathError> {
         check_fits(plan, self.maglev_tables / 2)?;
         for (s, b) in plan.backends() {
-            let value = Backend4::new(b.addr, b.port.unwrap_or(0), b.snat, s.id);
+            let value = Backend4 {
+                mss_clamp: s.mss_clamp.datapath_value(),
+                ..Backend4::new(b.addr, b.port.unwrap_or(0), b.snat, s.id)
+            };
             self.backends.set(b.id, value, 0).map_err(map_err(
                 names::BACKENDS4,
                 format!("writing backend {}", b.id),

@@ -24,6 +24,7 @@ fn plan() -> Plan {
             vip: Ipv4Addr::new(198, 18, 1, 10),
             port: Some(80),
             protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
+            mss_clamp: Default::default(),
             backends: vec![backend(0, 2), backend(1, 3)],
         }],
         settings: RelaySettings {

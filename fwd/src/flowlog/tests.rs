@@ -25,6 +25,7 @@ fn plan() -> Plan {
         vip: Ipv4Addr::new(198, 18, 100, 1),
         port: None,
         protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
+        mss_clamp: Default::default(),
         backends: vec![PlannedBackend {
             id,
             addr: Ipv4Addr::new(198, 19, 0, 10),

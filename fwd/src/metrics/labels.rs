@@ -106,6 +106,7 @@ mod tests {
             vip: Ipv4Addr::new(198, 18, 100, 1 + id as u8),
             port: None,
             protocols: protocols.to_vec(),
+            mss_clamp: Default::default(),
             backends,
         }
     }

@@ -187,6 +187,7 @@ pub fn plan() -> Plan {
         vip,
         port,
         protocols: protocols.to_vec(),
+        mss_clamp: Default::default(),
         backends,
     };
     let both = [IPPROTO_TCP, IPPROTO_UDP];

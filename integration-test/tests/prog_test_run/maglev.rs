@@ -62,6 +62,7 @@ fn plan(weights: [u32; 3]) -> Plan {
         vip: VIP,
         port: Some(PORT),
         protocols: vec![IPPROTO_TCP],
+        mss_clamp: Default::default(),
         backends,
     });
     plan

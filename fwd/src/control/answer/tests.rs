@@ -28,6 +28,7 @@ fn plan() -> Plan {
         vip: Ipv4Addr::new(198, 18, 100, 1 + id as u8),
         port: None,
         protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
+        mss_clamp: Default::default(),
         backends: vec![backend(id, 10 + id as u8)],
     };
     Plan {
