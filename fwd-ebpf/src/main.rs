@@ -3,10 +3,15 @@
 //! Stages, each returning `Result<_, Reason>` so any step can end processing
 //! with its own counted reason: parse -> lookup -> route -> conntrack ->
 //! rewrite (the only writer of the packet) -> redirect. The route is looked
-//! up before conntrack so a packet with no route creates no flow. ICMP
-//! errors about relayed flows take their own path (`icmp`): parse the
-//! quoted packet -> find its flow (read only) -> route -> rewrite ->
-//! redirect.
+//! up before conntrack so a packet with no route creates no flow. A SYN or
+//! SYN-ACK has its MSS option clamped right after lookup (`mss`, written by
+//! `rewrite::clamp_mss`): every later outcome either translates the packet
+//! or drops it, and there the verifier walks the option loop once per
+//! lookup outcome instead of once per route and conntrack outcome (about
+//! 285,000 instructions verified instead of 390,000, of the 1,000,000
+//! allowed). ICMP errors about relayed flows take their own path (`icmp`):
+//! parse the quoted packet -> find its flow (read only) -> route ->
+//! rewrite -> redirect.
 #![no_std]
 #![no_main]
 // The #[xdp] macro wraps the documented entry point in an exported function
@@ -20,6 +25,7 @@ mod events;
 mod icmp;
 mod lookup;
 mod maps;
+mod mss;
 mod nat;
 mod parse;
 mod redirect;
@@ -28,7 +34,7 @@ mod route;
 mod stats;
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
-use fwd_common::{Reason, IPPROTO_ICMP};
+use fwd_common::{flow::tcp_flags, Reason, IPPROTO_ICMP};
 
 use crate::{
     access::frame_len,
@@ -69,6 +75,10 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
         }
         Lookup::Relay(target) => target,
     };
+    // Any other packet pays this one test.
+    if pkt.tcp_flags & tcp_flags::SYN != 0 {
+        mss::clamp(ctx, &pkt, &target)?;
+    }
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let (egress, looked_up) = match &target {

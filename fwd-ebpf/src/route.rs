@@ -1,6 +1,7 @@
 //! Stage 3: route. Asks the kernel's FIB where the translated packet goes
 //! (`bpf_fib_lookup`, with neighbour resolution and the egress MTU check),
-//! before anything is written. Never writes the packet.
+//! before anything is written; and, for the MSS clamp, the MTU of that
+//! route ([`path_mtu`]). Never writes the packet.
 
 use core::mem::size_of;
 
@@ -105,16 +106,17 @@ impl Leaving {
     }
 }
 
-/// Looks up the route of a packet `leaving`, translated to `nat`.
+/// Asks the FIB about a packet `leaving`, translated to `nat`, of
+/// `tot_len` bytes: the return code and what the kernel filled in.
 #[inline(always)]
-pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, Reason> {
+fn fib_lookup(ctx: &XdpContext, leaving: &Leaving, nat: &Nat, tot_len: u16) -> (u32, FibParams) {
     // SAFETY: an all-zero bpf_fib_lookup is a valid input struct.
     let mut params: FibParams = unsafe { core::mem::zeroed() };
     params.family = AF_INET;
     params.l4_protocol = leaving.proto;
     params.sport = nat.src_port;
     params.dport = nat.dst_port;
-    params.__bindgen_anon_1.tot_len = leaving.ip_len;
+    params.__bindgen_anon_1.tot_len = tot_len;
     params.ifindex = ctx.ingress_ifindex() as u32;
     params.__bindgen_anon_2.tos = leaving.tos;
     params.__bindgen_anon_3.ipv4_src = nat.src_addr;
@@ -128,7 +130,13 @@ pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, R
             0,
         )
     };
-    let rc = rc as u32;
+    (rc as u32, params)
+}
+
+/// Looks up the route of a packet `leaving`, translated to `nat`.
+#[inline(always)]
+pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, Reason> {
+    let (rc, params) = fib_lookup(ctx, leaving, nat, leaving.ip_len);
     if rc == BPF_FIB_LKUP_RET_SUCCESS {
         let ingress = ctx.ingress_ifindex() as u32;
         if params.ifindex == ingress {
@@ -162,4 +170,26 @@ pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, R
     // Not forwarded (a local destination), forwarding disabled, lightweight
     // tunnels: the kernel decides.
     Ok(Egress::Kernel(Reason::PassNotAttached))
+}
+
+/// The MTU of the route a packet `leaving`, translated to `nat`, takes:
+/// the route's own, a learnt path MTU, or its device's
+/// (`ip_mtu_from_fib_result`); `None` when the FIB has no forwarding route
+/// for it. Asked as a packet of 65,535 bytes: any smaller MTU refuses it
+/// with `BPF_FIB_LKUP_RET_FRAG_NEEDED`, before the neighbour is looked at,
+/// and "params->mtu_result contains the MTU" (`bpf_fib_lookup` in
+/// include/uapi/linux/bpf.h, Linux 5.12); a route of 65,535 passes and
+/// leaves that field, shared with `tot_len`, at 65,535.
+#[inline(always)]
+pub fn path_mtu(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Option<u16> {
+    let (rc, params) = fib_lookup(ctx, leaving, nat, u16::MAX);
+    if rc == BPF_FIB_LKUP_RET_SUCCESS
+        || rc == BPF_FIB_LKUP_RET_FRAG_NEEDED
+        || rc == BPF_FIB_LKUP_RET_NO_NEIGH
+    {
+        // SAFETY: an integer field of a union of integers.
+        Some(unsafe { params.__bindgen_anon_1.mtu_result })
+    } else {
+        None
+    }
 }

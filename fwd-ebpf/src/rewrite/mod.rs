@@ -3,7 +3,8 @@
 //! (RFC 1624; a zero UDP checksum stays zero), and, when the program sends
 //! the packet itself, decrements the TTL and sets the Ethernet addresses.
 //! ICMP errors about relayed flows are translated by `icmp_error`; answers
-//! from the VIP (rejects, echo replies) are built in place by `reject`.
+//! from the VIP (rejects, echo replies) are built in place by `reject`;
+//! the MSS option of a SYN or SYN-ACK is clamped by `mss`.
 //! The payload is never touched.
 
 use fwd_common::{csum::CsumDiff, Reason, IPPROTO_ICMP, IPPROTO_TCP};
@@ -19,9 +20,11 @@ use crate::{
 };
 
 mod icmp_error;
+mod mss;
 mod reject;
 
 pub use icmp_error::icmp_error;
+pub use mss::clamp_mss;
 pub use reject::{echo_reply, reject};
 
 /// Offset of the (TTL, protocol) 16-bit word in the IPv4 header.
