@@ -1,7 +1,7 @@
 //! The cases: a table of frames run in order against one datapath (later
 //! cases see the flows earlier ones created), and scenario tests.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use fwd::{datapath::Datapath, plan::RelaySettings};
 use fwd_common::{
@@ -17,7 +17,7 @@ use fwd_common::{
 };
 use integration_test::{
     addr::sa,
-    packet::{checksum::checksum, parse, PacketBuilder},
+    packet::{parse, PacketBuilder},
 };
 
 use integration_test::prog_test_run::{
@@ -132,14 +132,6 @@ fn to_client(b: PacketBuilder) -> Vec<u8> {
     b.macs(CLIENT_IF_MAC, CLIENT_MAC).ttl(63).build()
 }
 
-/// Rewrites the IPv4 header checksum of a frame without VLAN from scratch.
-fn fix_ip_checksum(frame: &mut [u8]) {
-    let ihl = ((frame[14] & 0x0f) as usize) * 4;
-    frame[24..26].copy_from_slice(&[0, 0]);
-    let c = checksum(&frame[14..14 + ihl]);
-    frame[24..26].copy_from_slice(&c.to_be_bytes());
-}
-
 fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
     let c = |port| sa(CLIENT, port);
     let vip = |port| sa(VIP, port);
@@ -169,36 +161,23 @@ fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
     let data = b"hello through the relay"; // odd length: exercises the odd checksum byte
     let syn = |client| PacketBuilder::tcp(client, vip(VIP_TCP_PORT), SYN);
 
-    let mut icmp =
-        from_client(PacketBuilder::udp(c(1), vip(VIP_UDP_PORT)).payload(&[8, 0, 0, 0, 0, 0, 0, 0]));
-    icmp[14 + 9] = 1;
-    fix_ip_checksum(&mut icmp);
-
-    let mut arp = vec![0xff; 6];
-    arp.extend_from_slice(&CLIENT_MAC);
-    arp.extend_from_slice(&[0x08, 0x06]);
-    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    arp.extend_from_slice(&[0; 20]);
-
-    let mut ipv6 = CLIENT_IF_MAC.to_vec();
-    ipv6.extend_from_slice(&CLIENT_MAC);
-    ipv6.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 0, 17, 64]);
-    ipv6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-    ipv6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-
+    let icmp = from_client(PacketBuilder::icmp_echo_request(CLIENT, VIP, 1, 1).payload(&[0; 8]));
+    let arp = PacketBuilder::arp_request(CLIENT_MAC, CLIENT, RELAY_CLIENT_SIDE).build();
+    let ipv6 = from_client(PacketBuilder::udp6(
+        SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 5000, 0, 0),
+        SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2), 53, 0, 0),
+    ));
     // A service tag (802.1ad) around an 802.1Q tag.
+    let stacked = from_client(syn(c(40009)).qinq(5, 7));
     let tagged = from_client(syn(c(40009)).vlan(7));
-    let mut stacked = tagged[..12].to_vec();
-    stacked.extend_from_slice(&[0x88, 0xa8, 0x00, 0x05]);
-    stacked.extend_from_slice(&tagged[12..]);
 
-    let good = from_client(syn(c(40010)));
-    let with = |f: &dyn Fn(&mut Vec<u8>)| {
-        let mut v = good.clone();
-        f(&mut v);
+    let good = syn(c(40010));
+    let ip_len = (good.build().len() - 14) as u16;
+    let cut = |b: PacketBuilder, len: usize| {
+        let mut v = from_client(b);
+        v.truncate(len);
         v
     };
-    let ip_len = (good.len() - 14) as u16;
 
     vec![
         Case::translated(
@@ -382,51 +361,46 @@ fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
         Case::pass(
             "an ipv4 header cut short is dropped",
             CLIENT_IF,
-            good[..14 + 12].to_vec(),
+            cut(good.clone(), 14 + 12),
             Reason::DropTruncated,
         ),
         Case::pass(
             "ihl below 5 is dropped",
             CLIENT_IF,
-            with(&|v| v[14] = 0x44),
+            from_client(good.clone().ihl(4)),
             Reason::DropMalformedIpv4,
         ),
         Case::pass(
             "ip version 6 inside an ipv4 ethertype is dropped",
             CLIENT_IF,
-            with(&|v| v[14] = 0x65),
+            from_client(good.clone().ip_version(6)),
             Reason::DropMalformedIpv4,
         ),
         Case::pass(
             "total length below the header length is dropped",
             CLIENT_IF,
-            with(&|v| v[16..18].copy_from_slice(&10u16.to_be_bytes())),
+            from_client(good.clone().ip_total_len(10)),
             Reason::DropMalformedIpv4,
         ),
         Case::pass(
             "total length beyond the frame is dropped",
             CLIENT_IF,
-            with(&|v| v[16..18].copy_from_slice(&(ip_len + 1).to_be_bytes())),
+            from_client(good.clone().ip_total_len(ip_len + 1)),
             Reason::DropTruncated,
         ),
         Case::pass(
             "a tcp header cut short is dropped",
             CLIENT_IF,
-            with(&|v| {
-                v.truncate(14 + 20 + 10);
-                v[16..18].copy_from_slice(&30u16.to_be_bytes());
-            }),
+            cut(good.ip_total_len(30), 14 + 20 + 10),
             Reason::DropTruncated,
         ),
         Case::pass(
             "a udp header cut short is dropped",
             CLIENT_IF,
-            {
-                let mut v = from_client(PacketBuilder::udp(c(5004), vip(VIP_UDP_PORT)));
-                v.truncate(14 + 20 + 4);
-                v[16..18].copy_from_slice(&24u16.to_be_bytes());
-                v
-            },
+            cut(
+                PacketBuilder::udp(c(5004), vip(VIP_UDP_PORT)).ip_total_len(24),
+                14 + 20 + 4,
+            ),
             Reason::DropTruncated,
         ),
         Case::translated(
