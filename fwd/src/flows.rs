@@ -16,11 +16,11 @@ use fwd_common::{
     Flow4, Flow4Key,
 };
 
-pub use fwd_common::events::{ended_by_datapath, Endpoints};
+pub(crate) use fwd_common::events::{ended_by_datapath, Endpoints};
 
 /// The end event of a flow deleted by the GC (`reason` is
 /// `end_reason::TIMEOUT` or `end_reason::EVICTED`) at `now_ns`.
-pub fn end_event(
+pub(crate) fn end_event(
     reason: u8,
     forward_key: &Flow4Key,
     forward: &Flow4,
@@ -32,7 +32,7 @@ pub fn end_event(
 
 /// A complete flow of the connection table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PairedFlow {
+pub(crate) struct PairedFlow {
     /// Key of the forward half (client -> VIP).
     pub forward_key: Flow4Key,
     /// The forward half.
@@ -43,12 +43,12 @@ pub struct PairedFlow {
 
 impl PairedFlow {
     /// Its four address:port pairs.
-    pub fn endpoints(&self) -> Endpoints {
+    pub(crate) fn endpoints(&self) -> Endpoints {
         Endpoints::of(&self.forward_key, &self.forward)
     }
 
     /// Its IP protocol.
-    pub fn proto(&self) -> u8 {
+    pub(crate) fn proto(&self) -> u8 {
         self.forward_key.proto
     }
 }
@@ -57,11 +57,11 @@ impl PairedFlow {
 /// hasher: at a million flows the table has two million entries, and the
 /// keys are not chosen by anyone who could gain from collisions beyond the
 /// kernel's own hash map.
-pub struct HalfIndex<'a>(HashMap<Flow4Key, &'a Flow4, foldhash::fast::RandomState>);
+pub(crate) struct HalfIndex<'a>(HashMap<Flow4Key, &'a Flow4, foldhash::fast::RandomState>);
 
 impl<'a> HalfIndex<'a> {
     /// Indexes `entries`.
-    pub fn new(entries: &'a [(Flow4Key, Flow4)]) -> Self {
+    pub(crate) fn new(entries: &'a [(Flow4Key, Flow4)]) -> Self {
         let mut map = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
         map.extend(entries.iter().map(|(k, v)| (*k, v)));
         HalfIndex(map)
@@ -70,7 +70,7 @@ impl<'a> HalfIndex<'a> {
     /// The other half of the half `half` stored at `key`, when it is there
     /// and points back (the halves of one flow have opposite directions and
     /// each derives the other's key).
-    pub fn partner(&self, key: &Flow4Key, half: &Flow4) -> Option<(Flow4Key, &'a Flow4)> {
+    pub(crate) fn partner(&self, key: &Flow4Key, half: &Flow4) -> Option<(Flow4Key, &'a Flow4)> {
         let other = half.other_key(key.proto);
         self.0
             .get(&other)
@@ -82,7 +82,7 @@ impl<'a> HalfIndex<'a> {
 /// The complete flows among `entries` (both halves present and pointing
 /// at each other), in the order their forward halves appear. Lone halves (a
 /// flow being created, or left over) are skipped.
-pub fn pairs(entries: &[(Flow4Key, Flow4)]) -> Vec<PairedFlow> {
+pub(crate) fn pairs(entries: &[(Flow4Key, Flow4)]) -> Vec<PairedFlow> {
     let index = HalfIndex::new(entries);
     entries
         .iter()

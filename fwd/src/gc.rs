@@ -23,22 +23,23 @@ use fwd_common::{
 use log::debug;
 
 use crate::{
+    clock::monotonic_ns,
+    config::RelaySettings,
     datapath::{Datapath, DatapathError},
     flows::{end_event, ended_by_datapath, HalfIndex},
-    plan::RelaySettings,
 };
 
 /// A half without its partner exists for microseconds while the datapath
 /// creates a flow; one alone for longer is left over and deleted.
-pub const ORPHAN_IDLE: Duration = Duration::from_secs(30);
+pub(crate) const ORPHAN_IDLE: Duration = Duration::from_secs(30);
 /// Under pressure, opening TCP flows idle for longer than this are expired.
-pub const PRESSURE_OPENING_IDLE: Duration = Duration::from_secs(10);
+pub(crate) const PRESSURE_OPENING_IDLE: Duration = Duration::from_secs(10);
 /// The table is under pressure above this share of its capacity (percent).
-pub const PRESSURE_PERCENT: u64 = 90;
+pub(crate) const PRESSURE_PERCENT: u64 = 90;
 
 /// The halves of one flow found in the table.
 #[derive(Clone, Copy, Debug)]
-pub enum Halves<'a> {
+pub(crate) enum Halves<'a> {
     /// Both halves.
     Pair {
         /// The client -> backend half.
@@ -52,7 +53,7 @@ pub enum Halves<'a> {
 
 /// What to do with a flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Keep it.
     Keep {
         /// Its state (`None` for a lone half).
@@ -72,7 +73,7 @@ fn last_activity(half: &Flow4) -> u64 {
 }
 
 /// The idle timeout of a flow in `state`.
-pub fn timeout(state: FlowState, settings: &RelaySettings) -> Duration {
+pub(crate) fn timeout(state: FlowState, settings: &RelaySettings) -> Duration {
     match state {
         FlowState::Udp => settings.udp,
         FlowState::TcpEstablished => settings.tcp_established,
@@ -82,7 +83,12 @@ pub fn timeout(state: FlowState, settings: &RelaySettings) -> Duration {
 
 /// Decides the fate of one flow of protocol `proto` at `now_ns`
 /// (CLOCK_MONOTONIC, the clock of `bpf_ktime_get_coarse_ns`).
-pub fn decide(proto: u8, halves: Halves<'_>, now_ns: u64, settings: &RelaySettings) -> Decision {
+pub(crate) fn decide(
+    proto: u8,
+    halves: Halves<'_>,
+    now_ns: u64,
+    settings: &RelaySettings,
+) -> Decision {
     match halves {
         Halves::Pair { forward, reply } => {
             let state = flow_state(proto, forward.tcp_flags, reply.tcp_flags);
@@ -145,7 +151,7 @@ impl GcStats {
 
 /// Why a flow is expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// Idle longer than the timeout of its state.
     Timeout,
     /// An opening TCP flow, expired because the table is nearly full.
@@ -156,7 +162,7 @@ pub enum Cause {
 
 /// One flow (or lone half) to delete.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expiry {
+pub(crate) struct Expiry {
     /// Keys to delete, in this order: the reply half, then the forward half.
     pub keys: Vec<Flow4Key>,
     /// The flow's last activity when the table was read: if a half shows a
@@ -171,7 +177,7 @@ pub struct Expiry {
 
 /// The deletions of one run and their counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GcPlan {
+pub(crate) struct GcPlan {
     /// The flows to delete.
     pub expiries: Vec<Expiry>,
     /// Counts (`refreshed` and `errors` are filled in by [`run_once`]).
@@ -179,8 +185,9 @@ pub struct GcPlan {
 }
 
 impl GcPlan {
-    /// Every key to delete, in order.
-    pub fn deletions(&self) -> Vec<Flow4Key> {
+    /// Every key to delete, in order (tests).
+    #[cfg(test)]
+    pub(crate) fn deletions(&self) -> Vec<Flow4Key> {
         self.expiries
             .iter()
             .flat_map(|e| e.keys.iter().copied())
@@ -189,7 +196,7 @@ impl GcPlan {
 }
 
 /// Decides every deletion for the table `entries` of `capacity` entries.
-pub fn plan(
+pub(crate) fn plan(
     entries: &[(Flow4Key, Flow4)],
     now_ns: u64,
     capacity: u32,
@@ -274,20 +281,9 @@ pub fn plan(
     out
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock the datapath stamps flows with.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// What one GC run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GcRun {
+pub(crate) struct GcRun {
     /// Its counts.
     pub stats: GcStats,
     /// End events of the flows it deleted, for the flow-event sink.
@@ -304,7 +300,10 @@ pub struct GcRun {
 /// between that read and the delete (microseconds, after the flow was idle
 /// for its whole timeout): the next packet of that flow then starts a new
 /// flow (UDP, TCP SYN) or is handed to the kernel (other TCP).
-pub fn run_once(datapath: &mut Datapath, settings: &RelaySettings) -> Result<GcRun, DatapathError> {
+pub(crate) fn run_once(
+    datapath: &mut Datapath,
+    settings: &RelaySettings,
+) -> Result<GcRun, DatapathError> {
     let entries = datapath.flows()?;
     let GcPlan {
         expiries,
@@ -327,7 +326,7 @@ pub fn run_once(datapath: &mut Datapath, settings: &RelaySettings) -> Result<GcR
                 Ok(()) => first_removed |= i == 0,
                 Err(e) => {
                     stats.errors += 1;
-                    debug!("gc: {}", crate::error_chain(&e));
+                    debug!("gc: {}", crate::text::error_chain(&e));
                 }
             }
         }
@@ -359,5 +358,4 @@ fn refreshed(datapath: &Datapath, expiry: &Expiry) -> bool {
 }
 
 #[cfg(test)]
-#[path = "gc_tests.rs"]
 mod tests;

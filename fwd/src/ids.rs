@@ -36,14 +36,14 @@ pub struct IdsExhausted {
 
 /// The ids given so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IdBook {
+pub(crate) struct IdBook {
     services: BTreeMap<String, u32>,
     backends: BTreeMap<BackendKey, u32>,
 }
 
 /// Ids that live flows still refer to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Busy {
+pub(crate) struct Busy {
     /// Service ids found in the connection table.
     pub services: BTreeSet<u32>,
     /// Backend ids found in the connection table.
@@ -63,7 +63,7 @@ fn lowest_free(
 
 impl IdBook {
     /// The book of a plan as installed (its ids are taken as they are).
-    pub fn of(plan: &Plan) -> IdBook {
+    pub(crate) fn of(plan: &Plan) -> IdBook {
         let mut book = IdBook::default();
         for s in &plan.services {
             book.services.insert(s.name.clone(), s.id);
@@ -76,7 +76,7 @@ impl IdBook {
 
     /// Rewrites the ids of `plan` (see the module documentation) and
     /// remembers them. On error the book is unchanged.
-    pub fn assign(&mut self, mut plan: Plan, busy: &Busy) -> Result<Plan, IdsExhausted> {
+    pub(crate) fn assign(&mut self, mut plan: Plan, busy: &Busy) -> Result<Plan, IdsExhausted> {
         let mut services = BTreeMap::new();
         let mut backends = BTreeMap::new();
         // Kept ids first, so new entries cannot take them.

@@ -1,47 +1,48 @@
 //! fwd: the loader of the fwd XDP relay.
 //!
-//! `fwd attach` reads the service map ([`config`]), checks the host
-//! ([`host`]), turns both into a [`plan::Plan`], installs it through
-//! [`datapath::Datapath`] (the only owner of the eBPF maps), attaches the
-//! program and expires idle flows ([`gc`]) until it is stopped ([`run`]).
-//! `fwd check` validates a file and shows what would be installed
-//! ([`report`]). While attached, flow events go to the flow log
-//! ([`flowlog`]) and a control socket ([`control`]) answers `fwd status`
-//! and `fwd flows`; [`serve`] runs those tasks.
+//! `fwd attach` reads the service map ([`config`]), resolves backend names
+//! ([`dns`]), checks the host (`host`) and turns all of it into a
+//! [`plan::Plan`] through one pipeline (`pipeline`, also used by `fwd check`
+//! and every reload), installs it through [`datapath::Datapath`] (the only
+//! owner of the eBPF maps), attaches the program and runs the tasks
+//! (`tasks`: GC, flow events, DNS, health, control socket) until it is
+//! stopped ([`run`]). Changes while running go through `reconcile`.
+//!
+//! Modules depend on each other in one direction, from the commands down
+//! to pure pieces (`cargo xtask lint` fails on a cycle):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | leaves | `clock`, `text`, [`config`], `flows`, [`maglev`] |
+//! | model | [`plan`], [`dns`], `health` |
+//! | host | [`host`], `ids`, `flowlog`, `pipeline`, `report` |
+//! | datapath | [`datapath`]: aya types never leave it |
+//! | runtime | `gc`, `reconcile`, `state`, `control`, [`metrics`] |
+//! | top | [`cli`], `tasks`, [`run`] |
+
+#![warn(unreachable_pub)]
 
 pub mod cli;
+mod clock;
 pub mod config;
-pub mod control;
+mod control;
 pub mod datapath;
 pub mod dns;
-pub mod flowlog;
-pub mod flows;
-pub mod gc;
-pub mod health;
+mod flowlog;
+mod flows;
+mod gc;
+mod health;
 pub mod host;
-pub mod ids;
+mod ids;
 pub mod maglev;
 pub mod metrics;
+mod pipeline;
 pub mod plan;
-pub mod reconcile;
-pub mod report;
+mod reconcile;
+mod report;
 pub mod run;
-pub mod serve;
-pub mod state;
+mod state;
+mod tasks;
 #[cfg(test)]
 mod testing;
-
-/// The XDP program object built by `build.rs` from `fwd-ebpf`.
-pub const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwd"));
-
-/// An error and its causes on one line: `a: b: c`.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
-}
+mod text;

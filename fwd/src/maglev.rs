@@ -39,7 +39,7 @@ pub struct Member {
 fn stable_hash(bytes: &[u8], seed: u64) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
     for b in bytes {
-        h ^= *b as u64;
+        h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h ^= h >> 33;
@@ -60,7 +60,7 @@ fn gcd(a: u32, b: u32) -> u32 {
 /// Builds the lookup table of `members` (any order). Positions are
 /// [`NO_BACKEND`] only when no member has a weight above 0.
 pub fn populate(members: &[Member]) -> Vec<u32> {
-    let m = TABLE_SIZE as u64;
+    let m = u64::from(TABLE_SIZE);
     let mut table = vec![NO_BACKEND; TABLE_SIZE as usize];
     let mut active: Vec<&Member> = members.iter().filter(|b| b.weight > 0).collect();
     if active.is_empty() {
@@ -145,8 +145,8 @@ mod tests {
             .for_each(|id| *count.entry(*id).or_insert(0u32) += 1);
         let total_weight = 8.0;
         for m in &members {
-            let share = count[&m.id] as f64 / TABLE_SIZE as f64;
-            let want = m.weight as f64 / total_weight;
+            let share = f64::from(count[&m.id]) / f64::from(TABLE_SIZE);
+            let want = f64::from(m.weight) / total_weight;
             assert!(
                 (share - want).abs() < 0.001,
                 "table share of {}: {share} want {want}",
@@ -165,7 +165,7 @@ mod tests {
             .iter()
             .for_each(|id| *count.entry(*id).or_insert(0u32) += 1);
         for (m, want) in members.iter().zip([0.25, 0.25, 0.5]) {
-            let share = count[&m.id] as f64 / flows as f64;
+            let share = f64::from(count[&m.id]) / f64::from(flows);
             assert!(
                 (share - want).abs() / want < 0.03,
                 "{}: {share} want {want}",
@@ -190,7 +190,7 @@ mod tests {
             .count() as f64
             / before.len() as f64;
         assert!(
-            (on_removed - 1.0 / n as f64).abs() < 0.02,
+            (on_removed - 1.0 / f64::from(n)).abs() < 0.02,
             "share of the removed backend {on_removed}"
         );
         assert!(

@@ -3,13 +3,14 @@
 //!
 //! Built by `fwd attach` from a [`crate::config::Config`], or by hand in the
 //! integration tests (explicit SNAT addresses, ids from 0); read by
-//! [`crate::datapath::Datapath::install`] and by the GC ([`RelaySettings`]).
+//! [`crate::datapath::Datapath::install`] and by the GC (its
+//! [`RelaySettings`]).
 
-use std::{net::Ipv4Addr, ops::RangeInclusive, time::Duration};
+use std::net::Ipv4Addr;
 
 use fwd_common::{Service4Key, IPPROTO_TCP, IPPROTO_UDP};
 
-use crate::config::{Config, Snat};
+use crate::config::{Config, RelaySettings, Snat};
 
 /// Everything `fwd attach` installs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,51 +65,26 @@ pub struct PlannedBackend {
     pub weight: u32,
 }
 
-/// The `[relay]` settings, read by the loader, the datapath (SNAT ports, via
-/// `RELAY_CONFIG`) and the GC (timeouts).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelaySettings {
-    /// SNAT source ports (inclusive); must not overlap the host's
-    /// `ip_local_port_range`.
-    pub snat_ports: RangeInclusive<u16>,
-    /// Most flows; `CT4` gets `2 * max_flows` entries (two halves per flow).
-    pub max_flows: u32,
-    /// Idle timeout of an established TCP flow.
-    pub tcp_established: Duration,
-    /// Idle timeout of an opening or closing TCP flow.
-    pub tcp_transitory: Duration,
-    /// Idle timeout of a UDP flow.
-    pub udp: Duration,
-    /// How often the GC scans `CT4`.
-    pub gc_interval: Duration,
-    /// Most services; `MAGLEV` holds two tables per service (one in use,
-    /// one to switch to when the service changes).
-    pub max_services: u32,
+/// A backend of a service, as health checks and the file name it: stable
+/// across reloads (unlike its id, a backend keeps this identity).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BackendRef {
+    /// Service name.
+    pub service: String,
+    /// Backend address.
+    pub addr: Ipv4Addr,
+    /// Backend port (`None`: the VIP port is kept).
+    pub port: Option<u16>,
 }
 
-impl Default for RelaySettings {
-    fn default() -> Self {
-        RelaySettings {
-            snat_ports: 10_000..=32_767,
-            max_flows: 131_072,
-            tcp_established: Duration::from_secs(2 * 3600 + 4 * 60),
-            tcp_transitory: Duration::from_secs(4 * 60),
-            udp: Duration::from_secs(5 * 60),
-            gc_interval: Duration::from_secs(10),
-            max_services: 64,
+impl BackendRef {
+    /// The identity of backend `b` of service `service`.
+    pub fn of(service: &str, b: &PlannedBackend) -> BackendRef {
+        BackendRef {
+            service: service.to_string(),
+            addr: b.addr,
+            port: b.port,
         }
-    }
-}
-
-impl RelaySettings {
-    /// Entries of `CT4`: two per flow.
-    pub fn ct_entries(&self) -> u32 {
-        self.max_flows.saturating_mul(2)
-    }
-
-    /// Number of Maglev tables in `MAGLEV`: two per service.
-    pub fn maglev_tables(&self) -> u32 {
-        self.max_services.saturating_mul(2)
     }
 }
 

@@ -1,19 +1,22 @@
 //! Changing what is installed while flows run.
 //!
 //! What the relay should do ([`Desired`]: the service file, the attached
-//! interfaces, the backends reported down) is turned into a [`Plan`] with
-//! the same host checks as at start ([`plan_of`]), then installed in place
-//! of the current one ([`apply`]): services and backends that did not change
+//! interfaces, the backends reported down, the names' answers) is turned
+//! into a [`Plan`] by the same pipeline as at start
+//! ([`crate::pipeline::plan_of`]), then installed in place of the current
+//! one ([`Installed::apply`]): services and backends that did not change
 //! keep their ids, so their flows and counters carry on; each changed
 //! service switches to its new Maglev table in one map update. A desired
 //! state that fails a check changes nothing. Reload, health checks and DNS
-//! all go through [`replan`].
+//! all go through [`Reconciler::replan`].
+//!
+//! [`change`] decides a change (pure: the settings that cannot change, the
+//! ids, the counters to reset); [`Installed::apply`] carries it out.
 
 use std::{
-    collections::{BTreeSet, HashSet},
-    net::Ipv4Addr,
+    collections::HashSet,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard, RwLock},
 };
 
 use fwd_common::{Flow4, Flow4Key};
@@ -21,47 +24,20 @@ use log::warn;
 
 use crate::{
     config::{Config, ConfigError},
-    datapath::DatapathError,
-    host::{self, AutoSnatError, HostError, HostFacts, Interface},
-    ids::{Busy, IdsExhausted},
-    plan::{Plan, UnresolvedSnat},
-    state::Shared,
+    datapath::{Datapath, DatapathError},
+    dns::{self, Resolved},
+    ids::{Busy, IdBook, IdsExhausted},
+    pipeline::{self, Desired, PlanError},
+    plan::Plan,
 };
-
-/// A backend of a service, as health checks and the file name it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BackendRef {
-    /// Service name.
-    pub service: String,
-    /// Backend address.
-    pub addr: Ipv4Addr,
-    /// Backend port (`None`: the VIP port is kept).
-    pub port: Option<u16>,
-}
-
-/// What the relay should do now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Desired {
-    /// The service file.
-    pub config: Config,
-    /// The interfaces fwd is attached to.
-    pub interfaces: Vec<Interface>,
-    /// Backends that take no new flows because they are down.
-    pub down: BTreeSet<BackendRef>,
-    /// The current answer of each backend name of the file (written by
-    /// the DNS task, [`crate::dns::run`]); each address is a backend.
-    pub resolved: crate::dns::Answers,
-}
 
 /// Why a desired state was not installed (nothing changed).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The host could not be examined, or a check failed.
+    /// The host could not be examined, a check failed, or a backend has no
+    /// SNAT address.
     #[error(transparent)]
-    Host(#[from] HostError),
-    /// A backend's SNAT address could not be found.
-    #[error(transparent)]
-    Snat(#[from] UnresolvedSnat<AutoSnatError>),
+    Plan(#[from] PlanError),
     /// A setting that sizes the datapath's tables changed.
     #[error("[relay] {key} cannot change while fwd runs (the tables are sized at start): restart fwd to use it")]
     NeedsRestart {
@@ -76,39 +52,8 @@ pub enum ApplyError {
     Datapath(#[from] DatapathError),
 }
 
-/// Builds the plan of `desired`, after the host checks `fwd attach` makes
-/// at start (warnings are logged). Named backends are replaced by the
-/// addresses of their answers ([`crate::dns::expand`]), which are checked
-/// like the file's. Backends in `desired.down` get weight 0.
-pub fn plan_of(desired: &Desired) -> Result<Plan, ApplyError> {
-    let (config, skipped) = crate::dns::expand(&desired.config, &desired.resolved);
-    for s in &skipped {
-        warn!("dns: {s}");
-    }
-    let facts = HostFacts::gather(&config)?;
-    let warnings = host::preflight(&config, &facts, &desired.interfaces)
-        .map_err(|problems| HostError::Checks { problems })?;
-    for w in &warnings {
-        warn!("{w}");
-    }
-    let mut plan = Plan::build(&config, |b| facts.auto_snat(b))?;
-    for s in &mut plan.services {
-        for b in &mut s.backends {
-            let r = BackendRef {
-                service: s.name.clone(),
-                addr: b.addr,
-                port: b.port,
-            };
-            if desired.down.contains(&r) {
-                b.weight = 0;
-            }
-        }
-    }
-    Ok(plan)
-}
-
 /// The ids live flows refer to.
-pub fn busy(flows: &[(Flow4Key, Flow4)]) -> Busy {
+pub(crate) fn busy(flows: &[(Flow4Key, Flow4)]) -> Busy {
     let mut busy = Busy::default();
     for (_, f) in flows {
         busy.services.insert(f.service_id);
@@ -117,10 +62,27 @@ pub fn busy(flows: &[(Flow4Key, Flow4)]) -> Busy {
     busy
 }
 
-/// Installs `next` in place of the current plan (see the module
-/// documentation). Blocking: map reads and writes.
-pub fn apply(shared: &Shared, next: Plan) -> Result<Arc<Plan>, ApplyError> {
-    let current = shared.plan();
+/// A decided change: what to install and what it needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Change {
+    /// The plan with its final ids.
+    pub plan: Plan,
+    /// The ids book once the plan is installed.
+    pub book: IdBook,
+    /// Backend ids new to the plan: their counters start from zero before
+    /// any flow can reach them.
+    pub fresh_backends: Vec<u32>,
+}
+
+/// Decides how `next` replaces `current` (pure): refuses a change of a
+/// setting that sizes the tables, gives ids with `book` (ids of live
+/// flows, `busy`, are not reused), and lists the backend ids that are new.
+pub(crate) fn change(
+    current: &Plan,
+    next: Plan,
+    book: &IdBook,
+    busy: &Busy,
+) -> Result<Change, ApplyError> {
     if next.settings.max_flows != current.settings.max_flows {
         return Err(ApplyError::NeedsRestart { key: "max_flows" });
     }
@@ -129,26 +91,107 @@ pub fn apply(shared: &Shared, next: Plan) -> Result<Arc<Plan>, ApplyError> {
             key: "max_services",
         });
     }
-    let mut dp = shared.datapath();
-    let busy = busy(&dp.flows()?);
-    let mut book = shared.ids().clone();
-    let plan = book.assign(next, &busy)?;
-    let old: HashSet<u32> = current
-        .services
-        .iter()
-        .flat_map(|s| s.backends.iter().map(|b| b.id))
+    let mut book = book.clone();
+    let plan = book.assign(next, busy)?;
+    let old: HashSet<u32> = current.backends().map(|(_, b)| b.id).collect();
+    let fresh_backends = plan
+        .backends()
+        .map(|(_, b)| b.id)
+        .filter(|id| !old.contains(id))
         .collect();
-    // A backend id new to the plan starts its counters from zero before
-    // any flow can reach it.
-    for (_, b) in plan.backends().filter(|(_, b)| !old.contains(&b.id)) {
-        dp.reset_backend_stats(b.id)?;
-    }
-    dp.set_relay_config(&plan.settings)?;
-    dp.install(&plan)?;
-    *shared.ids() = book;
-    drop(dp);
-    Ok(shared.set_plan(plan))
+    Ok(Change {
+        plan,
+        book,
+        fresh_backends,
+    })
 }
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it:
+/// every critical section here leaves the data consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The datapath and what is installed in it: the plan and the ids given
+/// to its services and backends. The datapath lock is held only while
+/// reading or writing maps, never across an await.
+pub struct Installed {
+    datapath: Mutex<Datapath>,
+    /// Replaced whole by [`Installed::apply`].
+    plan: RwLock<Arc<Plan>>,
+    ids: Mutex<IdBook>,
+}
+
+impl Installed {
+    /// A datapath into which `plan` is installed.
+    pub fn new(datapath: Datapath, plan: Plan) -> Installed {
+        Installed {
+            datapath: Mutex::new(datapath),
+            ids: Mutex::new(IdBook::of(&plan)),
+            plan: RwLock::new(Arc::new(plan)),
+        }
+    }
+
+    /// The plan installed now.
+    pub fn plan(&self) -> Arc<Plan> {
+        Arc::clone(
+            &self
+                .plan
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// The datapath, locked. Keep the guard short and never across an await.
+    pub fn datapath(&self) -> MutexGuard<'_, Datapath> {
+        lock(&self.datapath)
+    }
+
+    /// Takes the datapath back (at shutdown, to detach).
+    pub fn into_datapath(self) -> Datapath {
+        self.datapath
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Installs `next` in place of the current plan (see the module
+    /// documentation). Blocking: map reads and writes.
+    pub fn apply(&self, next: Plan) -> Result<Arc<Plan>, ApplyError> {
+        let mut dp = self.datapath();
+        let busy = busy(&dp.flows()?);
+        let change = change(&self.plan(), next, &lock(&self.ids), &busy)?;
+        for &id in &change.fresh_backends {
+            dp.reset_backend_stats(id)?;
+        }
+        dp.set_relay_config(&change.plan.settings)?;
+        dp.install(&change.plan)?;
+        *lock(&self.ids) = change.book;
+        drop(dp);
+        let plan = Arc::new(change.plan);
+        *self
+            .plan
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&plan);
+        Ok(plan)
+    }
+}
+
+/// Where a plan is installed: [`Installed`], or a recorder in tests.
+pub trait Install {
+    /// Installs `plan` in place of the current one; on error nothing
+    /// changed.
+    fn install(&self, plan: Plan) -> Result<Arc<Plan>, ApplyError>;
+}
+
+impl Install for Installed {
+    fn install(&self, plan: Plan) -> Result<Arc<Plan>, ApplyError> {
+        self.apply(plan)
+    }
+}
+
+/// How a desired state becomes a plan: [`pipeline::plan_of`] (the host's
+/// facts), or facts built by hand in tests.
+pub(crate) type Planner = fn(&Desired) -> Result<Plan, PlanError>;
 
 /// Serialises changes of the desired state.
 #[derive(Debug)]
@@ -156,6 +199,7 @@ pub struct Reconciler {
     desired: Mutex<Desired>,
     /// The service file, read again on reload.
     file: PathBuf,
+    planner: Planner,
 }
 
 /// Why a reload changed nothing.
@@ -175,22 +219,42 @@ pub enum ReloadError {
     Apply(#[from] ApplyError),
     /// A backend name new to the file does not resolve.
     #[error(transparent)]
-    Dns(#[from] crate::dns::StartError),
+    Dns(#[from] dns::StartError),
+    /// This instance was started without a reconciler.
+    #[error("this instance cannot reload")]
+    NoReconciler,
+}
+
+/// What a reload installed.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// The plan now installed.
+    pub plan: Arc<Plan>,
+    /// The answers of the names new to the file (already in the desired
+    /// state; for the DNS status).
+    pub new_names: Resolved,
 }
 
 impl Reconciler {
-    /// The reconciler of a relay started with `desired`, read from `file`.
+    /// The reconciler of a relay started with `desired`, read from `file`;
+    /// plans with the host's facts.
     pub fn new(desired: Desired, file: PathBuf) -> Reconciler {
+        Reconciler::with_planner(desired, file, pipeline::plan_of)
+    }
+
+    /// A reconciler that plans with `planner`.
+    pub fn with_planner(desired: Desired, file: PathBuf, planner: Planner) -> Reconciler {
         Reconciler {
             desired: Mutex::new(desired),
             file,
+            planner,
         }
     }
 
     /// Reads the service file again and installs it (SIGHUP, `fwd reload`):
     /// validated whole first, then checked against the host, then applied;
     /// on any error nothing changes. Blocking.
-    pub fn reload(&self, shared: &Shared) -> Result<Arc<Plan>, ReloadError> {
+    pub fn reload(&self, to: &impl Install) -> Result<Reloaded, ReloadError> {
         let config = Config::load(&self.file).map_err(|source| ReloadError::Config {
             file: self.file.clone(),
             source,
@@ -200,16 +264,12 @@ impl Reconciler {
         }
         // Names new to the file are resolved first (one that does not
         // resolve refuses the reload); known names keep their answers.
-        let new = crate::dns::resolve_new_blocking(&config, &self.desired().resolved)?;
-        let plan = self.replan(shared, |d| {
+        let new_names = dns::resolve_new_blocking(&config, &self.desired().resolved)?;
+        let plan = self.replan(to, |d| {
             d.config = config;
-            d.resolved.extend(crate::dns::answers_of(&new));
+            d.resolved.extend(dns::answers_of(&new_names));
         })?;
-        for (name, answer) in &new {
-            shared.dns().record_answer(name, answer);
-        }
-        shared.dns().wake();
-        Ok(plan)
+        Ok(Reloaded { plan, new_names })
     }
 
     /// The service file.
@@ -219,10 +279,7 @@ impl Reconciler {
 
     /// The desired state now.
     pub fn desired(&self) -> Desired {
-        self.desired
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.desired).clone()
     }
 
     /// Changes the desired state with `change` and installs its plan; on
@@ -230,14 +287,17 @@ impl Reconciler {
     /// Blocking (host checks, map writes): call from a blocking thread.
     pub fn replan(
         &self,
-        shared: &Shared,
+        to: &impl Install,
         change: impl FnOnce(&mut Desired),
     ) -> Result<Arc<Plan>, ApplyError> {
-        let mut desired = self.desired.lock().unwrap_or_else(|p| p.into_inner());
+        let mut desired = lock(&self.desired);
         let mut next = desired.clone();
         change(&mut next);
-        let plan = apply(shared, plan_of(&next)?)?;
+        let plan = to.install((self.planner)(&next)?)?;
         *desired = next;
         Ok(plan)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,38 +7,11 @@ use crate::{
     config::{Config, Snat},
     host::HostFacts,
     plan::proto_name,
+    text::table,
 };
 
-/// Formats rows as columns separated by two spaces (last column unpadded).
-pub fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 < row.len() {
-                let _ = write!(line, "{cell:<width$}  ", width = widths[c]);
-            } else {
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|s| s.to_string()).collect()
+    cells.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// The SNAT column of a backend: explicit, resolved from the route, or why
@@ -65,7 +38,7 @@ fn snat_cell(snat: Snat, backend: std::net::Ipv4Addr, facts: Result<&HostFacts, 
 }
 
 /// The whole report. `facts` resolves `snat = "auto"` when available.
-pub fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String {
+pub(crate) fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "services ({})", config.services.len());
     let mut rows = vec![row([

@@ -11,27 +11,38 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::{
     cli::{AttachArgs, CheckArgs, Cli, Command},
     config::Config,
-    control::{self, ControlSocket},
+    control::{self, protocol::FlowFilter, ControlSocket},
     datapath::{pin, Datapath, Origin},
-    dns, error_chain,
+    dns,
     flowlog::{FlowLog, FlowLogTarget},
     host::{self, sysctl, HostError, HostFacts, Interface},
     metrics,
-    plan::{proto_name, Plan, PlannedService},
-    reconcile::{Desired, Reconciler},
-    report, serve,
+    pipeline::{self, Desired},
+    plan::{proto_name, PlannedService},
+    reconcile::Reconciler,
+    report,
     state::{AttachedInterface, Shared},
+    tasks,
+    text::error_chain,
 };
 
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check(args) => check(&args),
-        Command::Status(args) => Ok(control::client::status(&args)?),
-        Command::Flows(args) => Ok(control::client::flows(&args)?),
-        Command::Reload(args) => say(control::lifecycle::reload(&args)?),
-        Command::Stop(args) => say(control::lifecycle::stop(&args)?),
-        Command::Detach(args) => say(control::lifecycle::detach(&args)?),
+        Command::Status(args) => Ok(control::client::status(&args.control, args.json)?),
+        Command::Flows(args) => {
+            let filter = FlowFilter {
+                service: args.service,
+                client: args.client,
+                backend: args.backend,
+                snat: args.snat,
+            };
+            Ok(control::client::flows(&args.control, filter, args.json)?)
+        }
+        Command::Reload(args) => say(control::lifecycle::reload(&args.control)?),
+        Command::Stop(args) => say(control::lifecycle::stop(&args.control, args.keep)?),
+        Command::Detach(args) => say(control::lifecycle::detach(&args.control, &args.pin_dir)?),
         Command::Attach(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -66,10 +77,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<()> {
         .flatten()
         .filter_map(|(name, r)| Some((name.clone(), r.as_ref().ok()?.addrs.clone())))
         .collect();
-    let (expanded, skipped) = dns::expand(&config, &answers);
-    for s in &skipped {
-        warn!("dns: {s}");
-    }
+    let expanded = pipeline::expand(&config, &answers);
     let facts = HostFacts::gather(&expanded).map_err(|e| error_chain(&e));
     print!(
         "{}",
@@ -96,18 +104,14 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     // Backend names: resolved now (one that does not resolve stops fwd);
     // the checks and the plan see their addresses.
     let resolved = dns::resolve_all(&config).await?;
-    let answers = dns::answers_of(&resolved);
-    let (expanded, skipped) = dns::expand(&config, &answers);
-    for s in &skipped {
-        warn!("dns: {s}");
-    }
-    let facts = HostFacts::gather(&expanded).context("examining the host")?;
-    let warnings = host::preflight(&expanded, &facts, &interfaces)
-        .map_err(|problems| HostError::Checks { problems })?;
-    for w in &warnings {
-        warn!("{w}");
-    }
-    let plan = Plan::build(&expanded, |b| facts.auto_snat(b))?;
+    let desired = Desired {
+        config,
+        interfaces,
+        down: Default::default(),
+        resolved: dns::answers_of(&resolved),
+    };
+    let plan = pipeline::plan_of(&desired)?;
+    let interfaces = &desired.interfaces;
     let mut control_socket = ControlSocket::bind(&args.control)?;
     // Bound before anything is installed: an address in use stops fwd here.
     let metrics_listener = metrics::bind(args.metrics)?;
@@ -143,13 +147,13 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     datapath
         .install(&plan)
         .context("installing the service map")?;
-    enable_sysctls(&interfaces)?;
+    enable_sysctls(interfaces)?;
     // Redirect targets first, so that the program never runs without them.
-    for i in &interfaces {
+    for i in interfaces {
         datapath.allow_redirect(i.index)?;
     }
     let mut attached = Vec::new();
-    for i in &interfaces {
+    for i in interfaces {
         match datapath.attach(&i.name, args.mode.into()) {
             Ok(mode) => {
                 info!("attached to {} ({mode} mode)", i.name);
@@ -169,11 +173,11 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
         info!("{}", describe(s));
     }
 
-    let ring = datapath.take_flow_events();
+    let events = datapath.take_flow_events();
     let shared = Arc::new(Shared::new(datapath, plan, attached));
-    shared.dns().set_names(&dns::names(&config));
+    shared.dns.set_names(&dns::names(&desired.config));
     for (name, answer) in &resolved {
-        shared.dns().record_answer(name, answer);
+        shared.dns.record_answer(name, answer);
         let addrs: Vec<String> = answer.addrs.iter().map(ToString::to_string).collect();
         info!(
             "dns: {name} resolves to {} (TTL {} s)",
@@ -181,23 +185,15 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
             answer.ttl.as_secs()
         );
     }
-    shared.set_reconciler(Reconciler::new(
-        Desired {
-            config,
-            interfaces: interfaces.clone(),
-            down: Default::default(),
-            resolved: answers,
-        },
-        args.map.clone(),
-    ));
+    shared.set_reconciler(Reconciler::new(desired, args.map.clone()));
     let listener = match control_socket.take_listener() {
         Ok(l) => l,
         Err(e) => {
-            serve::detach(shared).await;
+            tasks::detach(shared).await;
             return Err(e).context("serving the control socket");
         }
     };
-    let tasks = serve::Tasks::start(&shared, ring, flow_log, listener);
+    let tasks = tasks::Tasks::start(&shared, events, flow_log, listener);
     let metrics_server = match metrics_listener
         .map(|l| l.serve(Arc::clone(&shared)))
         .transpose()
@@ -205,7 +201,7 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
         Ok(server) => server,
         Err(e) => {
             tasks.stop().await;
-            serve::detach(shared).await;
+            tasks::detach(shared).await;
             return Err(e).context("serving metrics");
         }
     };
@@ -215,19 +211,19 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     info!("control socket: {}", control_socket.path().display());
     info!("ready");
 
-    let keep = serve::run_until_stop(&shared, &mut sigterm, &mut sigint).await;
+    let keep = tasks::run_until_stop(&shared, &mut sigterm, &mut sigint).await;
     if let Some(m) = metrics_server {
         m.shutdown().await;
     }
     tasks.stop().await;
     if keep {
-        serve::release(shared).await;
+        tasks::release(shared).await;
         info!(
             "exiting; the datapath keeps relaying, pinned in {}: `fwd attach` adopts it, `fwd detach` removes it",
             args.pin_dir.display()
         );
     } else {
-        serve::detach(shared).await;
+        tasks::detach(shared).await;
     }
     drop(control_socket);
     Ok(())

@@ -12,7 +12,7 @@ use fwd_common::{
 /// One flow: its endpoints and what each half saw ([0]: forward half,
 /// client to backend; [1]: reply half).
 #[derive(Clone, Copy, Debug)]
-pub struct TestFlow {
+pub(crate) struct TestFlow {
     /// IP protocol.
     pub proto: u8,
     /// The client.
@@ -41,7 +41,7 @@ pub struct TestFlow {
 
 impl TestFlow {
     /// A flow of `proto` with every counter and time zero.
-    pub fn new(
+    pub(crate) fn new(
         proto: u8,
         client: SocketAddrV4,
         vip: SocketAddrV4,
@@ -66,7 +66,7 @@ impl TestFlow {
 
     /// The two halves, keyed as the datapath keys them: the forward half by
     /// client -> VIP, the reply half by backend -> SNAT.
-    pub fn halves(&self) -> [(Flow4Key, Flow4); 2] {
+    pub(crate) fn halves(&self) -> [(Flow4Key, Flow4); 2] {
         let key = |a: SocketAddrV4, b: SocketAddrV4| {
             Flow4Key::new(*a.ip(), a.port(), *b.ip(), b.port(), self.proto)
         };
@@ -99,6 +99,11 @@ impl TestFlow {
 }
 
 /// `addr:port`.
-pub fn sa(addr: Ipv4Addr, port: u16) -> SocketAddrV4 {
+pub(crate) fn sa(addr: Ipv4Addr, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(addr, port)
+}
+
+/// `A.B.C.D:PORT` from text.
+pub(crate) fn socket(s: &str) -> SocketAddrV4 {
+    s.parse().unwrap()
 }

@@ -31,6 +31,22 @@ pub enum Error {
         /// What it printed on stderr.
         stderr: String,
     },
+    /// A command whose output went to the terminal ran and failed.
+    #[error("`{command}` failed ({status})")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: ExitStatus,
+    },
+    /// A program is still missing after its package was installed.
+    #[error("`{what}` is still missing after installing {package}")]
+    StillMissing {
+        /// The command or file that was missing.
+        what: String,
+        /// The Debian package that should have brought it.
+        package: String,
+    },
     /// Could not switch a thread into a namespace (or open its handle).
     #[error("cannot enter network namespace {name}")]
     Enter {

@@ -1,12 +1,14 @@
 //! Test infrastructure of fwd: packets for `BPF_PROG_TEST_RUN` tests, and
 //! network namespaces, topologies and a running relay for end-to-end tests.
 //!
-//! Used by the tests in `integration-test/tests/` and by `cargo xtask demo`.
-//! Everything except [`addr`], [`packet`] and [`maps_file`] needs root: it
-//! creates namespaces and veth pairs, and runs `fwd attach`. [`rawbpf`]
-//! (raw `bpf(2)` for XDP programs of a few instructions) is shared with
-//! xtask's bench and the `prog_bench` example; `prog_test_run` (feature
-//! `prog-test-run`, on by default) with the packet tests and that example.
+//! Used by the tests in `integration-test/tests/`, by `cargo xtask demo`
+//! and by the bench. Everything except [`addr`], [`packet`] and
+//! [`maps_file`] needs root: it creates namespaces and veth pairs, runs
+//! `fwd attach`, or installs packages ([`packages`], the one `apt-get`
+//! installer of xtask and the bench). [`rawbpf`] (raw `bpf(2)` for XDP
+//! programs of a few instructions) is shared with the bench and the
+//! `prog_bench` example; `prog_test_run` (feature `prog-test-run`, on by
+//! default) with the packet tests and that example.
 
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ pub mod longlived;
 pub mod maps_file;
 pub mod named_server;
 pub mod netns;
+pub mod packages;
 pub mod packet;
 pub mod process;
 #[cfg(feature = "prog-test-run")]

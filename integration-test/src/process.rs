@@ -44,6 +44,24 @@ pub fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `cmd` to completion (stdin closed) with its output going where
+/// ours goes, for long commands whose progress the user should see
+/// (builds, `apt-get`); a non-zero exit is an [`Error::Failed`].
+pub fn run_shown(cmd: &mut Command) -> Result<()> {
+    let command = describe(cmd);
+    let status = cmd
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|source| Error::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(Error::Failed { command, status });
+    }
+    Ok(())
+}
+
 /// A process running in the background, its stdout and stderr collected
 /// into one log as they arrive. Killed (SIGKILL) and reaped on drop unless
 /// it already ended.

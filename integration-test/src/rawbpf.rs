@@ -4,11 +4,12 @@
 //! BPF link ([`link_xdp`]) and run once or many times
 //! ([`test_run`], `BPF_PROG_TEST_RUN`).
 //!
-//! Why raw: this library is linked by xtask, which builds before the eBPF
-//! toolchain (bpf-linker) exists, so neither `fwd` nor aya is available
-//! here. Users: [`crate::xdp_pass`] (a `return XDP_PASS` on the veths of
-//! the topologies), xtask's bench (its wire, sink and generator programs)
-//! and the `prog_bench` example (the empty program under every T6 figure).
+//! Why raw: this library is linked by xtask and the bench, which build
+//! before the eBPF toolchain (bpf-linker) exists, so neither `fwd` nor aya
+//! is available here. Users: [`crate::xdp_pass`] (a `return XDP_PASS` on
+//! the veths of the topologies), the bench (its wire, sink and generator
+//! programs) and the `prog_bench` example (the empty program under every
+//! T6 figure).
 
 use std::{
     ffi::CString,
@@ -36,7 +37,7 @@ pub const XDP_DROP: i32 = 1;
 pub const XDP_PASS: i32 = 2;
 
 /// What can go wrong in a raw `bpf(2)` call. Returned to the tests, to
-/// xtask's bench and to the `prog_bench` example, which show it with its
+/// the bench and to the `prog_bench` example, which show it with its
 /// source.
 #[derive(Debug, Error)]
 pub enum BpfError {

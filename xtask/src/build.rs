@@ -8,7 +8,7 @@ use crate::{cmd::run, toolchain};
 
 /// Installs the eBPF toolchain if needed and builds the release binary;
 /// returns its path (`<repo>/target/release/fwd`).
-pub fn build(root: &Path) -> Result<PathBuf> {
+pub(crate) fn build(root: &Path) -> Result<PathBuf> {
     toolchain::ensure(root)?;
     run(toolchain::cargo()
         .args(["build", "--release", "-p", "fwd"])
@@ -24,6 +24,6 @@ pub fn build(root: &Path) -> Result<PathBuf> {
 }
 
 /// Where `cargo build --release -p fwd` leaves the binary.
-pub fn fwd_binary(root: &Path) -> PathBuf {
+pub(crate) fn fwd_binary(root: &Path) -> PathBuf {
     root.join("target/release/fwd")
 }

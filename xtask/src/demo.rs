@@ -33,7 +33,7 @@ const REMAP_FROM: u16 = 8080;
 const REMAP_TO: u16 = 80;
 
 /// Builds fwd, runs the demo, tears everything down.
-pub fn demo(root: &Path) -> Result<()> {
+pub(crate) fn demo(root: &Path) -> Result<()> {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     anyhow::ensure!(
         unsafe { libc::geteuid() } == 0,

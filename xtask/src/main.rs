@@ -1,11 +1,14 @@
 //! `cargo xtask`: builds fwd with its eBPF toolchain, runs the tests, shows
 //! a demo, runs the benchmark. Run `cargo xtask --help`.
 
+#![warn(unreachable_pub)]
+
 mod bench;
 mod build;
 mod cmd;
 mod demo;
-mod packages;
+mod lint;
+mod modgraph;
 mod test;
 mod toolchain;
 
@@ -32,24 +35,17 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// The quick checks: fwd's modules have no dependency cycle, rustfmt,
+    /// clippy (userspace and eBPF), docs without warnings.
+    Lint,
     /// Builds, then relays TCP and UDP between network namespaces through
     /// fwd and prints what each side saw (needs root).
     Demo,
-    /// Builds, then measures fwd against plain routing, iptables and
-    /// nftables NAT, socat and HAProxy in network namespaces (needs root;
-    /// installs the tools with apt-get if missing). Writes
-    /// bench/results/latest.json, latest.md and T*.png.
-    Bench {
-        /// The short run (about five minutes) instead of the full one.
-        #[arg(long)]
-        quick: bool,
-        /// Only these tests, e.g. `--only T1,T6`.
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<String>,
-        /// Directory for the results (default bench/results).
-        #[arg(long)]
-        out: Option<std::path::PathBuf>,
-    },
+    /// Builds, then runs the benchmark (the bench crate): fwd against plain
+    /// routing, iptables and nftables NAT, socat and HAProxy in network
+    /// namespaces (needs root; installs the tools with apt-get if missing).
+    /// Writes bench/results/latest.json, latest.md and T*.png.
+    Bench(::bench::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,9 +58,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Task::Test { args } => test::test(&root, &args),
+        Task::Lint => lint::lint(&root),
         Task::Demo => demo::demo(&root),
-        Task::Bench { quick, only, out } => {
-            bench::bench(&root, &bench::Options { quick, only, out })
-        }
+        Task::Bench(opts) => bench::bench(&root, &opts),
     }
 }

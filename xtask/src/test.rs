@@ -4,12 +4,9 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::{
-    build,
-    cmd::run,
-    packages::{self, Needed},
-    toolchain,
-};
+use integration_test::packages::{self, Needed};
+
+use crate::{build, cmd::run, toolchain};
 
 /// Commands the integration tests run, and the Debian package of each.
 const NEEDED_COMMANDS: &[Needed] = &[
@@ -23,7 +20,7 @@ const NEEDED_COMMANDS: &[Needed] = &[
 
 /// Runs every test; fails if any fails. `args` go to the integration test
 /// binaries.
-pub fn test(root: &Path, args: &[String]) -> Result<()> {
+pub(crate) fn test(root: &Path, args: &[String]) -> Result<()> {
     require_root()?;
     packages::install_missing(NEEDED_COMMANDS, "needed by the integration tests")?;
     let fwd = build::build(root)?;

@@ -16,14 +16,14 @@ use anyhow::{bail, Context as _, Result};
 use crate::cmd::{probe, run};
 
 /// The toolchain that builds the eBPF crate (aya-build's default).
-pub const NIGHTLY: &str = "nightly";
+pub(crate) const NIGHTLY: &str = "nightly";
 /// bpf-linker versions that work with aya 0.14 and nightly's LLVM 22.
 const BPF_LINKER_VERSION: &str = "^0.13";
 /// The bpf-linker feature matching nightly's LLVM major version.
 const BPF_LINKER_LLVM_FEATURE: &str = "llvm-22";
 
 /// The workspace root: the parent of this crate's manifest directory.
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
@@ -31,13 +31,13 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// `<repo>/.tools`: bpf-linker and the LLVM links it was built against.
-pub fn tools_dir(root: &Path) -> PathBuf {
+pub(crate) fn tools_dir(root: &Path) -> PathBuf {
     root.join(".tools")
 }
 
 /// `PATH` with `<repo>/.tools/bin` first, for builds of `fwd` (its build
 /// script runs the eBPF build, which needs bpf-linker).
-pub fn path_with_tools(root: &Path) -> Result<OsString> {
+pub(crate) fn path_with_tools(root: &Path) -> Result<OsString> {
     let mut dirs = vec![tools_dir(root).join("bin")];
     if let Some(path) = env::var_os("PATH") {
         dirs.extend(env::split_paths(&path));
@@ -46,12 +46,12 @@ pub fn path_with_tools(root: &Path) -> Result<OsString> {
 }
 
 /// The cargo that runs this task (stable), for nested builds.
-pub fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Installs whatever of the eBPF toolchain is missing; idempotent.
-pub fn ensure(root: &Path) -> Result<()> {
+pub(crate) fn ensure(root: &Path) -> Result<()> {
     ensure_rust_src()?;
     ensure_bpf_linker(root)
 }
@@ -115,7 +115,7 @@ fn link_nightly_llvm(lib: &Path) -> Result<()> {
     let nightly_lib = Path::new(sysroot.trim()).join("lib");
     let soname = fs::read_dir(&nightly_lib)
         .with_context(|| format!("listing {}", nightly_lib.display()))?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|n| n.starts_with("libLLVM.so."))
         .with_context(|| format!("no libLLVM.so.* in {}", nightly_lib.display()))?;

@@ -1,217 +1,216 @@
-//! `[service.health]`: how a service's backends are checked. A child of
-//! `validate` (it reports through the same validator); the typed result is
-//! [`crate::health::Health`].
+//! What the service file says about checking a service's backends
+//! (`[service.health]`), with the defaults filled in.
 //!
-//! ```toml
-//! [service.health]           # optional; every key optional
-//! type = "tcp"               # "tcp" (connect), "http" (GET, expected status) or "none"
-//! port = 80                  # default: the backend's port, else the listen port
-//! interval = "2s"
-//! timeout = "1s"             # at most interval
-//! rise = 2
-//! fall = 3
-//! path = "/health"           # http only (default "/")
-//! status = 200               # http only (default 200)
-//! on_down = "keep"           # or "reset": remove the down backend's flows
-//! syn_timeout = "3s"         # passive health: a SYN unanswered this long fails
-//! passive_failures = 3       # consecutive such failures take it out; 0: off
-//! ```
+//! Parsed by the validator (`config/validate/health.rs`), read by the
+//! health task (`crate::tasks::health`) and by `fwd status`.
 
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
+/// Default `interval`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+/// Default `timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default `rise`.
+pub const DEFAULT_RISE: u32 = 2;
+/// Default `fall`.
+pub const DEFAULT_FALL: u32 = 3;
+/// Default `path` of an HTTP check.
+pub const DEFAULT_PATH: &str = "/";
+/// Default expected `status` of an HTTP check.
+pub const DEFAULT_STATUS: u16 = 200;
+/// Default `syn_timeout` (passive health).
+pub const DEFAULT_SYN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default `passive_failures` (passive health).
+pub const DEFAULT_PASSIVE_FAILURES: u32 = 3;
+/// Shortest accepted `interval`.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Largest `rise` and `fall`.
+pub const MAX_RISE_FALL: u32 = 100;
+/// Largest `passive_failures`.
+pub const MAX_PASSIVE_FAILURES: u32 = 1000;
 
-use super::{
-    super::{values, ConfigWarning, Listen, Problem, Protocol},
-    Validator,
-};
-use crate::health::{
-    spec::{MAX_PASSIVE_FAILURES, MAX_RISE_FALL, MIN_INTERVAL},
-    Health, HealthCheck, OnDown, Probe, Unchecked, DEFAULT_PATH, DEFAULT_STATUS,
-};
-
-/// The `[service.health]` table as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(in crate::config) struct RawHealth {
-    #[serde(rename = "type")]
-    pub kind: Option<Spanned<String>>,
-    pub port: Option<Spanned<i64>>,
-    pub interval: Option<Spanned<String>>,
-    pub timeout: Option<Spanned<String>>,
-    pub rise: Option<Spanned<i64>>,
-    pub fall: Option<Spanned<i64>>,
-    pub path: Option<Spanned<String>>,
-    pub status: Option<Spanned<i64>>,
-    pub on_down: Option<Spanned<String>>,
-    pub syn_timeout: Option<Spanned<String>>,
-    pub passive_failures: Option<Spanned<i64>>,
+/// Whether and how a service's backends are checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Every backend is checked.
+    Checked(HealthCheck),
+    /// No backend is checked (said at start, shown by `fwd status`).
+    Unchecked(Unchecked),
 }
 
-/// What the `type` key selects.
+impl Default for Health {
+    /// The default of a `protocol = "tcp"` service with a port: a TCP
+    /// connect check.
+    fn default() -> Health {
+        Health::Checked(HealthCheck::default())
+    }
+}
+
+/// Why a service is not checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Tcp,
-    Http,
-    None,
+pub enum Unchecked {
+    /// `type = "none"`.
+    Off,
+    /// A whole-address service (no port) without `port` in its
+    /// `[service.health]`: there is no port to connect to.
+    NoPort,
+    /// A service that carries UDP (`protocol = "udp"` or `"any"`) without
+    /// a `[service.health]` table: a TCP check does not say whether its
+    /// UDP is served, so checking it is a decision of the file.
+    Udp,
 }
 
-fn kind(s: &str) -> Result<Kind, Problem> {
-    match s {
-        "tcp" => Ok(Kind::Tcp),
-        "http" => Ok(Kind::Http),
-        "none" => Ok(Kind::None),
-        _ => Err(Problem::BadCheckType),
-    }
-}
-
-fn on_down(s: &str) -> Result<OnDown, Problem> {
-    match s {
-        "keep" => Ok(OnDown::Keep),
-        "reset" => Ok(OnDown::Reset),
-        _ => Err(Problem::BadOnDown),
-    }
-}
-
-/// An HTTP path: starts with `/`, printable ASCII without spaces (it goes
-/// into the request line as it is).
-fn http_path(s: &str) -> Result<String, Problem> {
-    if s.starts_with('/') && s.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(s.to_string())
-    } else {
-        Err(Problem::BadHttpPath)
-    }
-}
-
-fn int_in(min: i64, max: i64) -> impl Fn(&i64) -> Result<u32, Problem> {
-    move |n| {
-        if (min..=max).contains(n) {
-            Ok(*n as u32)
-        } else {
-            Err(Problem::OutOfRange {
-                min: min as u64,
-                max: max as u64,
-            })
-        }
-    }
-}
-
-/// Validates the `[service.health]` of service `label` (absent: the
-/// defaults). `listen` and `protocol` are the service's, when valid.
-pub(super) fn health(
-    v: &mut Validator<'_>,
-    label: &str,
-    raw: Option<&Spanned<RawHealth>>,
-    listen: Option<&Listen>,
-    protocol: Option<Protocol>,
-) -> Option<Health> {
-    let Some(spanned) = raw else {
-        return Some(match (listen.and_then(|l| l.port), protocol) {
-            (None, _) => Health::Unchecked(Unchecked::NoPort),
-            (Some(_), Some(Protocol::Tcp)) => Health::default(),
-            _ => Health::Unchecked(Unchecked::Udp),
-        });
-    };
-    let raw = spanned.get_ref();
-    let key = |k: &str| format!("{label}: health.{k}");
-    let problems = v.problems.len();
-    let kind = match &raw.kind {
-        Some(k) => v.check(k, &key("type"), |s| kind(s)),
-        None => Some(Kind::Tcp),
-    };
-    let mut check = HealthCheck::default();
-    if let Some(p) = &raw.port {
-        check.port = v.check(p, &key("port"), int_in(1, 65535)).map(|p| p as u16);
-    }
-    let duration =
-        |v: &mut Validator<'_>, raw: &Option<Spanned<String>>, k, slot: &mut Duration| {
-            if let Some(d) = raw
-                .as_ref()
-                .and_then(|r| v.check(r, &key(k), |s| values::duration(s)))
-            {
-                *slot = d;
+impl Unchecked {
+    /// The reason, for logs and `fwd status`.
+    pub fn why(self) -> &'static str {
+        match self {
+            Unchecked::Off => "health checks are off (type = \"none\")",
+            Unchecked::NoPort => {
+                "a whole-address service has no port to check: give [service.health] port = N"
             }
-        };
-    duration(v, &raw.interval, "interval", &mut check.interval);
-    duration(v, &raw.timeout, "timeout", &mut check.timeout);
-    duration(v, &raw.syn_timeout, "syn_timeout", &mut check.syn_timeout);
-    if let Some(i) = &raw.interval {
-        if check.interval < MIN_INTERVAL {
-            let problem = Problem::TooShort { min: MIN_INTERVAL };
-            v.fail(i.span(), &key("interval"), i.get_ref(), problem);
+            Unchecked::Udp => {
+                "a service that carries UDP (protocol \"udp\" or \"any\") is checked only when \
+                 asked: add a [service.health] table (its checks use TCP)"
+            }
         }
     }
-    match &raw.timeout {
-        Some(t) if check.timeout > check.interval => {
-            let problem = Problem::TimeoutOverInterval {
-                interval: check.interval,
-            };
-            v.fail(t.span(), &key("timeout"), t.get_ref(), problem);
+
+    /// A short word for tables and JSON: `off`, `no_port`, `udp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unchecked::Off => "off",
+            Unchecked::NoPort => "no_port",
+            Unchecked::Udp => "udp",
         }
-        Some(_) => {}
-        // The default timeout, never longer than the interval.
-        None => check.timeout = check.timeout.min(check.interval),
-    }
-    for (raw, k, slot) in [
-        (&raw.rise, "rise", &mut check.rise),
-        (&raw.fall, "fall", &mut check.fall),
-    ] {
-        if let Some(n) = raw {
-            *slot = v
-                .check(n, &key(k), int_in(1, MAX_RISE_FALL.into()))
-                .unwrap_or(*slot);
-        }
-    }
-    if let Some(n) = &raw.passive_failures {
-        let range = int_in(0, MAX_PASSIVE_FAILURES.into());
-        check.passive_failures = v
-            .check(n, &key("passive_failures"), range)
-            .unwrap_or(check.passive_failures);
-    }
-    if let Some(o) = &raw.on_down {
-        check.on_down = v
-            .check(o, &key("on_down"), |s| on_down(s))
-            .unwrap_or_default();
-    }
-    let mut path = DEFAULT_PATH.to_string();
-    let mut status = DEFAULT_STATUS;
-    if let Some(p) = &raw.path {
-        if kind == Some(Kind::Http) {
-            path = v.check(p, &key("path"), |s| http_path(s)).unwrap_or(path);
-        } else {
-            v.fail(p.span(), &key("path"), p.get_ref(), Problem::HttpOnly);
-        }
-    }
-    if let Some(s) = &raw.status {
-        if kind == Some(Kind::Http) {
-            status = v
-                .check(s, &key("status"), int_in(100, 599))
-                .map_or(status, |s| s as u16);
-        } else {
-            v.fail(s.span(), &key("status"), s.get_ref(), Problem::HttpOnly);
-        }
-    }
-    if v.problems.len() > problems {
-        return None;
-    }
-    check.probe = match kind? {
-        Kind::None => return Some(Health::Unchecked(Unchecked::Off)),
-        Kind::Tcp => Probe::Tcp,
-        Kind::Http => Probe::Http { path, status },
-    };
-    match listen {
-        Some(l) if l.port.is_none() && check.port.is_none() => {
-            v.warnings.push(ConfigWarning::HealthNoPort {
-                at: v.pos(spanned.span()),
-                service: label.to_string(),
-            });
-            Some(Health::Unchecked(Unchecked::NoPort))
-        }
-        _ => Some(Health::Checked(check)),
     }
 }
 
-#[cfg(test)]
-#[path = "health_tests.rs"]
-mod tests;
+/// The checks of one service's backends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// What one check does.
+    pub probe: Probe,
+    /// `port`: the port checked; `None` checks each backend's own port
+    /// (its port in `backends`, else the listen port).
+    pub port: Option<u16>,
+    /// `interval`: time between the starts of two checks of a backend.
+    pub interval: Duration,
+    /// `timeout`: how long one check may take (at most `interval`).
+    pub timeout: Duration,
+    /// `rise`: consecutive successes that bring a down backend back.
+    pub rise: u32,
+    /// `fall`: consecutive failures that take an up backend out.
+    pub fall: u32,
+    /// `on_down`: what happens to a down backend's existing flows.
+    pub on_down: OnDown,
+    /// `syn_timeout` (passive health): a SYN forwarded to a backend and not
+    /// answered by a SYN within this time is a failure.
+    pub syn_timeout: Duration,
+    /// `passive_failures` (passive health): consecutive failed connection
+    /// attempts that take a backend out before the next check; 0 turns
+    /// passive health off.
+    pub passive_failures: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> HealthCheck {
+        HealthCheck {
+            probe: Probe::Tcp,
+            port: None,
+            interval: DEFAULT_INTERVAL,
+            timeout: DEFAULT_TIMEOUT,
+            rise: DEFAULT_RISE,
+            fall: DEFAULT_FALL,
+            on_down: OnDown::Keep,
+            syn_timeout: DEFAULT_SYN_TIMEOUT,
+            passive_failures: DEFAULT_PASSIVE_FAILURES,
+        }
+    }
+}
+
+impl HealthCheck {
+    /// The port checked on a backend of a service listening on
+    /// `listen_port` whose backend entry has `backend_port`: `port`, else
+    /// the backend's port, else the listen port (`None` only for a
+    /// whole-address service without `port`, which is not checked).
+    pub fn target_port(&self, listen_port: Option<u16>, backend_port: Option<u16>) -> Option<u16> {
+        self.port.or(backend_port).or(listen_port)
+    }
+
+    /// Whether passive health is on.
+    pub fn passive(&self) -> bool {
+        self.passive_failures > 0
+    }
+
+    /// One line for logs: `tcp port 80 every 2s (timeout 1s, rise 2, fall 3)`.
+    pub fn describe(&self, port: u16) -> String {
+        let what = match &self.probe {
+            Probe::Tcp => format!("tcp connect to port {port}"),
+            Probe::Http { path, status } => format!("http GET :{port}{path} expecting {status}"),
+        };
+        let passive = if self.passive() {
+            format!(
+                "; passive: {} unanswered SYNs within {}",
+                self.passive_failures,
+                humantime::format_duration(self.syn_timeout)
+            )
+        } else {
+            "; passive off".to_string()
+        };
+        format!(
+            "{what} every {} (timeout {}, rise {}, fall {}, on_down {}{passive})",
+            humantime::format_duration(self.interval),
+            humantime::format_duration(self.timeout),
+            self.rise,
+            self.fall,
+            self.on_down.name(),
+        )
+    }
+}
+
+/// What one check does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// `type = "tcp"`: a TCP connection is opened, then closed.
+    Tcp,
+    /// `type = "http"`: `GET path` over HTTP/1.1; the answer's status must
+    /// be `status`.
+    Http {
+        /// `path`, starting with `/`.
+        path: String,
+        /// `status`: the expected status code.
+        status: u16,
+    },
+}
+
+impl Probe {
+    /// `tcp` or `http`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Probe::Tcp => "tcp",
+            Probe::Http { .. } => "http",
+        }
+    }
+}
+
+/// `on_down`: what happens to the flows a backend has when it goes down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnDown {
+    /// `"keep"` (the default): they continue; only new flows avoid the
+    /// backend.
+    #[default]
+    Keep,
+    /// `"reset"`: their connection-table entries are removed, so their next
+    /// packet is treated as new (see README, "Health checks").
+    Reset,
+}
+
+impl OnDown {
+    /// The word used in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnDown::Keep => "keep",
+            OnDown::Reset => "reset",
+        }
+    }
+}

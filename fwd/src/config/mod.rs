@@ -37,7 +37,9 @@
 //! resolves it and each address of the answer becomes a backend.
 
 mod error;
+pub mod health;
 mod raw;
+mod relay;
 mod validate;
 mod values;
 
@@ -51,10 +53,9 @@ use std::{
 };
 
 pub use error::{ConfigError, ConfigWarning, Invalid, Position, Problem};
+pub use relay::RelaySettings;
 pub use validate::{MAX_MAX_FLOWS, MIN_MAX_FLOWS};
 pub(crate) use values::usable;
-
-use crate::plan::RelaySettings;
 
 /// A validated service map file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +90,7 @@ pub struct Service {
     /// Where the `snat` value is (the `listen` position when absent).
     pub snat_at: Position,
     /// `[service.health]`, defaults filled in.
-    pub health: crate::health::Health,
+    pub health: health::Health,
 }
 
 /// Where a service receives: the VIP and, unless whole-address, its port.

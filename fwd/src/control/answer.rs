@@ -21,23 +21,22 @@ use super::protocol::{
     ReasonCount, ReloadReport, Request, Response, ServiceStatus, StatusReport, TableStatus, Totals,
 };
 use crate::{
+    clock::monotonic_ns,
     datapath::DatapathError,
-    flowlog::rfc3339_millis,
     flows::{ended_by_datapath, pairs, Endpoints, PairedFlow},
-    gc::monotonic_ns,
     health::report::HealthStatus,
-    plan::{proto_name, Plan, PlannedService},
-    reconcile::BackendRef,
-    state::Shared,
+    plan::{proto_name, BackendRef, Plan, PlannedService},
+    state::{Shared, Stop},
+    text::{error_chain, rfc3339_millis},
 };
 
 /// The response to `request`.
-pub fn answer(shared: &Shared, request: &Request) -> Response {
+pub(crate) fn answer(shared: &Shared, request: &Request) -> Response {
     let result = match request {
         Request::Status => status(shared).map(|r| Response::Status(Box::new(r))),
         Request::Reload => return reload(shared),
         Request::Stop(how) => {
-            shared.request_stop(*how);
+            shared.stop.request(Stop { keep: how.keep });
             return Response::Stopping(*how);
         }
         Request::Flows(filter) => {
@@ -52,12 +51,12 @@ pub fn answer(shared: &Shared, request: &Request) -> Response {
         }
     };
     result.unwrap_or_else(|e| Response::Error {
-        message: crate::error_chain(&e),
+        message: error_chain(&e),
     })
 }
 
 /// The message for a service filter that names no service.
-pub fn unknown_service(name: &str, plan: &Plan) -> String {
+pub(crate) fn unknown_service(name: &str, plan: &Plan) -> String {
     let names: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
     format!(
         "no service named {name:?} (services: {})",
@@ -87,7 +86,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
     };
     let flows = pairs(&entries);
     let active = active_by_backend(&flows);
-    let health = shared.health().snapshot();
+    let health = shared.health.snapshot();
     let services = shared
         .plan()
         .services
@@ -125,7 +124,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
         })
         .collect();
     let (reasons, totals) = reason_rows(&reasons);
-    let gc = shared.gc_totals().sum;
+    let gc = shared.counters.gc_totals().sum;
     let started = shared.started;
     Ok(StatusReport {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -145,7 +144,13 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
         services,
         reasons,
         totals,
-        flows_closed: closed_by_reason(shared.flows_closed().iter().map(|(k, n)| (k.reason, *n))),
+        flows_closed: closed_by_reason(
+            shared
+                .counters
+                .flows_closed()
+                .iter()
+                .map(|(k, n)| (k.reason, *n)),
+        ),
         connection_table: TableStatus {
             entries: entries.len() as u64,
             capacity: u64::from(capacity),
@@ -153,14 +158,14 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
         },
         flow_events_lost: lost,
         gc: GcStatus {
-            runs: shared.gc_totals().runs,
+            runs: shared.counters.gc_totals().runs,
             expired_timeout: gc.expired_timeout,
             expired_pressure: gc.expired_pressure,
             orphans: gc.orphans,
             refreshed: gc.refreshed,
             errors: gc.errors,
         },
-        dns: crate::dns::report::of_shared(shared),
+        dns: dns_report(shared),
     })
 }
 
@@ -174,7 +179,7 @@ fn flows(shared: &Shared, filter: &FlowFilter) -> Result<FlowsReport, DatapathEr
 }
 
 /// `A.B.C.D` or `A.B.C.D:PORT`.
-pub fn listen(s: &PlannedService) -> String {
+pub(crate) fn listen(s: &PlannedService) -> String {
     match s.port {
         Some(p) => format!("{}:{p}", s.vip),
         None => s.vip.to_string(),
@@ -182,7 +187,7 @@ pub fn listen(s: &PlannedService) -> String {
 }
 
 /// `tcp`, `udp` or `any`.
-pub fn protocol(s: &PlannedService) -> &'static str {
+pub(crate) fn protocol(s: &PlannedService) -> &'static str {
     match s.protocols.as_slice() {
         [one] => proto_name(*one),
         _ => "any",
@@ -190,7 +195,7 @@ pub fn protocol(s: &PlannedService) -> &'static str {
 }
 
 /// Flows not yet ended, by backend id.
-pub fn active_by_backend(flows: &[PairedFlow]) -> HashMap<u32, u64> {
+pub(crate) fn active_by_backend(flows: &[PairedFlow]) -> HashMap<u32, u64> {
     let mut active = HashMap::new();
     for f in flows {
         if !ended_by_datapath(f.proto(), f.forward.tcp_flags, f.reply.tcp_flags) {
@@ -201,7 +206,7 @@ pub fn active_by_backend(flows: &[PairedFlow]) -> HashMap<u32, u64> {
 }
 
 /// Closed-flow counts summed by reason name.
-pub fn closed_by_reason(counts: impl Iterator<Item = (u8, u64)>) -> BTreeMap<String, u64> {
+pub(crate) fn closed_by_reason(counts: impl Iterator<Item = (u8, u64)>) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (reason, n) in counts.filter(|(_, n)| *n > 0) {
         *out.entry(end_reason::name(reason).to_string()).or_default() += n;
@@ -210,7 +215,7 @@ pub fn closed_by_reason(counts: impl Iterator<Item = (u8, u64)>) -> BTreeMap<Str
 }
 
 /// The reasons with packets, and the totals by outcome.
-pub fn reason_rows(stats: &[(Reason, Counter)]) -> (Vec<ReasonCount>, Totals) {
+pub(crate) fn reason_rows(stats: &[(Reason, Counter)]) -> (Vec<ReasonCount>, Totals) {
     let mut totals = Totals::default();
     let mut rows = Vec::new();
     for (reason, c) in stats.iter().filter(|(_, c)| c.packets > 0) {
@@ -233,7 +238,7 @@ pub fn reason_rows(stats: &[(Reason, Counter)]) -> (Vec<ReasonCount>, Totals) {
 }
 
 /// The state shown for a flow.
-pub fn state_name(state: FlowState) -> &'static str {
+pub(crate) fn state_name(state: FlowState) -> &'static str {
     match state {
         FlowState::Udp => "udp",
         FlowState::TcpOpening => "opening",
@@ -244,7 +249,7 @@ pub fn state_name(state: FlowState) -> &'static str {
 
 /// The flows that match `filter`, at `now_ns` (CLOCK_MONOTONIC), sorted by
 /// service, then client.
-pub fn flow_entries(
+pub(crate) fn flow_entries(
     flows: &[PairedFlow],
     plan: &Plan,
     now_ns: u64,
@@ -311,7 +316,7 @@ fn reload(shared: &Shared) -> Response {
             message: "this instance cannot reload".into(),
         };
     };
-    match reconciler.reload(shared) {
+    match shared.reload() {
         Ok(plan) => {
             log::info!("reloaded {}", reconciler.file().display());
             Response::Reloaded(ReloadReport {
@@ -321,12 +326,21 @@ fn reload(shared: &Shared) -> Response {
             })
         }
         Err(e) => {
-            let message = format!(
-                "reload refused, nothing changed: {}",
-                crate::error_chain(&e)
-            );
+            let message = format!("reload refused, nothing changed: {}", error_chain(&e));
             log::warn!("{message}");
             Response::Error { message }
         }
     }
 }
+
+/// The report of a running relay (`None` without names).
+fn dns_report(shared: &Shared) -> Option<crate::dns::report::DnsReport> {
+    let servers = shared.reconciler().map_or_else(
+        || "unknown".to_string(),
+        |r| crate::dns::Servers::of(&r.desired().config.dns_servers).to_string(),
+    );
+    crate::dns::report::report(servers, &shared.dns.snapshot())
+}
+
+#[cfg(test)]
+mod tests;

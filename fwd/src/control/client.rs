@@ -13,17 +13,16 @@ use super::{
     protocol::{FlowFilter, Request, Response},
     render,
 };
-use crate::cli::{FlowsArgs, StatusArgs};
 
 /// How long the client waits for an answer (a large connection table takes
 /// a while to read).
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest answer accepted.
-pub const MAX_ANSWER: u64 = 1 << 30;
+pub(crate) const MAX_ANSWER: u64 = 1 << 30;
 
 /// Why a request could not be answered.
 #[derive(Debug, Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// No socket file.
     #[error("no running fwd instance (no control socket at {path}); start one with `fwd attach`")]
     NoSocket {
@@ -78,7 +77,7 @@ pub enum ClientError {
 
 /// Sends `request` to the instance listening on `path` and returns its
 /// response (an error response is an [`ClientError::Refused`]).
-pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
+pub(crate) fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
     let p = || path.display().to_string();
     let io_err = |what| {
         move |source| ClientError::Io {
@@ -118,33 +117,29 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     s
 }
 
-/// `fwd status`: prints the running instance's status.
-pub fn status(args: &StatusArgs) -> Result<(), ClientError> {
-    match request(&args.control, &Request::Status)? {
-        Response::Status(report) => output(if args.json {
+/// `fwd status`: prints the status of the instance listening on
+/// `control`, as tables or as JSON.
+pub(crate) fn status(control: &Path, json_out: bool) -> Result<(), ClientError> {
+    match request(control, &Request::Status)? {
+        Response::Status(report) => output(if json_out {
             json(&report)
         } else {
             render::status(&report)
         }),
-        _ => Err(unexpected(&args.control)),
+        _ => Err(unexpected(control)),
     }
 }
 
-/// `fwd flows`: prints the running instance's live flows that match.
-pub fn flows(args: &FlowsArgs) -> Result<(), ClientError> {
-    let filter = FlowFilter {
-        service: args.service.clone(),
-        client: args.client,
-        backend: args.backend,
-        snat: args.snat,
-    };
-    match request(&args.control, &Request::Flows(filter))? {
-        Response::Flows(report) => output(if args.json {
+/// `fwd flows`: prints the live flows matching `filter` of the instance
+/// listening on `control`, as a table or as JSON.
+pub(crate) fn flows(control: &Path, filter: FlowFilter, json_out: bool) -> Result<(), ClientError> {
+    match request(control, &Request::Flows(filter))? {
+        Response::Flows(report) => output(if json_out {
             json(&report)
         } else {
             render::flows(&report)
         }),
-        _ => Err(unexpected(&args.control)),
+        _ => Err(unexpected(control)),
     }
 }
 

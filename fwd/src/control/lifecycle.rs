@@ -6,17 +6,14 @@ use super::{
     client::{request, ClientError},
     protocol::{Request, Response, StopRequest},
 };
-use crate::{
-    cli::{DetachArgs, ReloadArgs, StopArgs},
-    datapath::{pin, DatapathError},
-};
+use crate::datapath::{pin, DatapathError};
 
 /// How long `fwd stop` and `fwd detach` wait for the instance to exit.
-pub const EXIT_WAIT: Duration = Duration::from_secs(15);
+pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(15);
 
 /// Why `fwd detach` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum DetachError {
+pub(crate) enum DetachError {
     /// The running instance could not be stopped.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -30,14 +27,14 @@ pub enum DetachError {
 
 /// `fwd reload`: the running instance re-reads its file; prints what it
 /// installed, or fails with why nothing changed.
-pub fn reload(args: &ReloadArgs) -> Result<String, ClientError> {
-    match request(&args.control, &Request::Reload)? {
+pub(crate) fn reload(control: &Path) -> Result<String, ClientError> {
+    match request(control, &Request::Reload)? {
         Response::Reloaded(r) => Ok(format!(
             "reloaded {}: {} services, {} backends\n",
             r.file, r.services, r.backends
         )),
         _ => Err(ClientError::Unexpected {
-            path: args.control.display().to_string(),
+            path: control.display().to_string(),
         }),
     }
 }
@@ -55,21 +52,21 @@ fn wait_for_exit(control: &Path) -> bool {
 }
 
 /// `fwd stop [--keep]`: stops the running instance and waits for it to exit.
-pub fn stop(args: &StopArgs) -> Result<String, DetachError> {
-    let how = StopRequest { keep: args.keep };
-    match request(&args.control, &Request::Stop(how))? {
+pub(crate) fn stop(control: &Path, keep: bool) -> Result<String, DetachError> {
+    let how = StopRequest { keep };
+    match request(control, &Request::Stop(how))? {
         Response::Stopping(_) => {}
         _ => {
             return Err(ClientError::Unexpected {
-                path: args.control.display().to_string(),
+                path: control.display().to_string(),
             }
             .into())
         }
     }
-    if !wait_for_exit(&args.control) {
+    if !wait_for_exit(control) {
         return Err(DetachError::StillRunning);
     }
-    Ok(if args.keep {
+    Ok(if keep {
         "stopped; the datapath keeps relaying (pinned): `fwd attach` adopts it, `fwd detach` removes it\n".into()
     } else {
         "stopped and detached\n".into()
@@ -78,29 +75,26 @@ pub fn stop(args: &StopArgs) -> Result<String, DetachError> {
 
 /// `fwd detach`: stops a running instance (detaching it), or removes the
 /// datapath a stopped or killed instance left pinned.
-pub fn detach(args: &DetachArgs) -> Result<String, DetachError> {
-    match request(&args.control, &Request::Stop(StopRequest { keep: false })) {
+pub(crate) fn detach(control: &Path, pin_dir: &Path) -> Result<String, DetachError> {
+    match request(control, &Request::Stop(StopRequest { keep: false })) {
         Ok(_) => {
-            if !wait_for_exit(&args.control) {
+            if !wait_for_exit(control) {
                 return Err(DetachError::StillRunning);
             }
         }
         Err(ClientError::NoSocket { .. } | ClientError::NotAnswering { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let links = pin::pinned_link_names(&args.pin_dir);
-    let existed = args.pin_dir.exists();
-    pin::remove_all(&args.pin_dir)?;
+    let links = pin::pinned_link_names(pin_dir);
+    let existed = pin_dir.exists();
+    pin::remove_all(pin_dir)?;
     Ok(match (existed, links.is_empty()) {
-        (false, _) => format!(
-            "nothing to detach ({} does not exist)\n",
-            args.pin_dir.display()
-        ),
-        (true, true) => format!("removed the pinned state in {}\n", args.pin_dir.display()),
+        (false, _) => format!("nothing to detach ({} does not exist)\n", pin_dir.display()),
+        (true, true) => format!("removed the pinned state in {}\n", pin_dir.display()),
         (true, false) => format!(
             "detached from {} and removed the pinned state in {}\n",
             links.join(", "),
-            args.pin_dir.display()
+            pin_dir.display()
         ),
     })
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// A request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
-pub enum Request {
+pub(crate) enum Request {
     /// `{"request":"status"}`: the [`StatusReport`].
     Status,
     /// `{"request":"flows","service":"web","snat":"198.19.0.1:20001"}`:
@@ -30,7 +30,7 @@ pub enum Request {
 /// How to stop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct StopRequest {
+pub(crate) struct StopRequest {
     /// Leave the datapath attached and its state pinned.
     pub keep: bool,
 }
@@ -38,7 +38,7 @@ pub struct StopRequest {
 /// A response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
-pub enum Response {
+pub(crate) enum Response {
     /// The answer to [`Request::Status`].
     Status(Box<StatusReport>),
     /// The answer to [`Request::Flows`].
@@ -56,7 +56,7 @@ pub enum Response {
 
 /// What a reload installed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReloadReport {
+pub(crate) struct ReloadReport {
     /// The file read.
     pub file: String,
     /// Services installed.
@@ -68,7 +68,7 @@ pub struct ReloadReport {
 /// Filters of a flows request; a flow must match all that are set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct FlowFilter {
+pub(crate) struct FlowFilter {
     /// The service's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -85,7 +85,7 @@ pub struct FlowFilter {
 
 impl FlowFilter {
     /// Whether a flow of service `service` between these endpoints matches.
-    pub fn matches(
+    pub(crate) fn matches(
         &self,
         service: &str,
         client: SocketAddrV4,
@@ -163,7 +163,7 @@ impl fmt::Display for AddrFilter {
 
 /// Packets and bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Count {
+pub(crate) struct Count {
     /// Packets.
     pub packets: u64,
     /// Bytes.
@@ -181,7 +181,7 @@ impl From<fwd_common::Counter> for Count {
 
 /// The answer to `fwd status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusReport {
+pub(crate) struct StatusReport {
     /// fwd's version.
     pub version: String,
     /// When this instance started (RFC 3339, UTC).
@@ -213,7 +213,7 @@ pub struct StatusReport {
 
 /// One attached interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InterfaceStatus {
+pub(crate) struct InterfaceStatus {
     /// Its name.
     pub name: String,
     /// Its ifindex.
@@ -224,7 +224,7 @@ pub struct InterfaceStatus {
 
 /// One service and its backends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceStatus {
+pub(crate) struct ServiceStatus {
     /// Its name.
     pub name: String,
     /// `A.B.C.D` (every port) or `A.B.C.D:PORT`.
@@ -237,7 +237,7 @@ pub struct ServiceStatus {
 
 /// One backend's traffic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackendStatus {
+pub(crate) struct BackendStatus {
     /// `A.B.C.D` (port kept) or `A.B.C.D:PORT`.
     pub address: String,
     /// The source address the backend sees.
@@ -259,7 +259,7 @@ pub struct BackendStatus {
 
 /// Packets of one reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReasonCount {
+pub(crate) struct ReasonCount {
     /// The reason's name (as in the metrics).
     pub reason: String,
     /// `tx`, `redirect`, `pass` or `drop`.
@@ -272,7 +272,7 @@ pub struct ReasonCount {
 
 /// Packets by outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Translated and sent (TX or redirect).
     pub forwarded: Count,
     /// Handed to the kernel.
@@ -283,7 +283,7 @@ pub struct Totals {
 
 /// The connection table's use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableStatus {
+pub(crate) struct TableStatus {
     /// Entries (two per flow).
     pub entries: u64,
     /// Capacity in entries.
@@ -294,7 +294,7 @@ pub struct TableStatus {
 
 /// The GC's totals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GcStatus {
+pub(crate) struct GcStatus {
     /// Runs.
     pub runs: u64,
     /// Flows expired by their idle timeout.
@@ -311,7 +311,7 @@ pub struct GcStatus {
 
 /// The answer to `fwd flows`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowsReport {
+pub(crate) struct FlowsReport {
     /// Complete flows in the table (before filtering).
     pub tracked: u64,
     /// The flows that match, by service, then client.
@@ -320,7 +320,7 @@ pub struct FlowsReport {
 
 /// One live flow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowEntry {
+pub(crate) struct FlowEntry {
     /// `tcp` or `udp`.
     pub protocol: String,
     /// The service's name.

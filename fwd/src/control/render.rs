@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 
 use super::protocol::{FlowsReport, StatusReport};
-use crate::report::table;
+use crate::text::table;
 
 fn cells<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|s| s.to_string()).collect()
+    cells.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// A short duration: `850ms`, `42s`, `3m05s`, `2h04m`, `3d01h`.
-pub fn short_duration(ms: u64) -> String {
+pub(crate) fn short_duration(ms: u64) -> String {
     let s = ms / 1000;
     match s {
         0 => format!("{ms}ms"),
@@ -23,7 +23,7 @@ pub fn short_duration(ms: u64) -> String {
 }
 
 /// The status report as tables.
-pub fn status(r: &StatusReport) -> String {
+pub(crate) fn status(r: &StatusReport) -> String {
     let mut out = String::new();
     let up = humantime::format_duration(std::time::Duration::from_secs(r.uptime_s));
     let _ = writeln!(out, "fwd {}, up {up} (since {})", r.version, r.started);
@@ -148,7 +148,7 @@ pub fn status(r: &StatusReport) -> String {
 }
 
 /// The flows report as a table.
-pub fn flows(r: &FlowsReport) -> String {
+pub(crate) fn flows(r: &FlowsReport) -> String {
     if r.flows.is_empty() {
         return format!("no flow matches ({} tracked)\n", r.tracked);
     }

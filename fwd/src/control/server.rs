@@ -33,15 +33,15 @@ use super::{answer::answer, protocol::Request, protocol::Response};
 use crate::state::Shared;
 
 /// Longest request line accepted.
-pub const MAX_REQUEST: u64 = 64 * 1024;
+pub(crate) const MAX_REQUEST: u64 = 64 * 1024;
 /// How long a client may take to send its request, and to read the answer.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connections in flight may take to finish once fwd stops.
-pub const STOP_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the control socket could not be set up.
 #[derive(Debug, Error)]
-pub enum ControlSocketError {
+pub(crate) enum ControlSocketError {
     /// Another process accepts connections on the path.
     #[error(
         "another fwd instance is running: its control socket {path} answers \
@@ -72,7 +72,7 @@ pub enum ControlSocketError {
 
 /// The bound control socket; removes its file on drop (if it is still the
 /// socket this instance created).
-pub struct ControlSocket {
+pub(crate) struct ControlSocket {
     path: PathBuf,
     listener: Option<StdUnixListener>,
     /// Device and inode of the socket file created.
@@ -82,7 +82,7 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Creates the parent directory (mode 0755) if missing, checks the
     /// path, and binds the socket with mode 0600.
-    pub fn bind(path: &Path) -> Result<ControlSocket, ControlSocketError> {
+    pub(crate) fn bind(path: &Path) -> Result<ControlSocket, ControlSocketError> {
         let io_err = |what| {
             move |source| ControlSocketError::Io {
                 path: path.display().to_string(),
@@ -146,12 +146,12 @@ impl ControlSocket {
     }
 
     /// The socket path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The listener, for [`serve`] (once; needs a tokio runtime).
-    pub fn take_listener(&mut self) -> io::Result<UnixListener> {
+    pub(crate) fn take_listener(&mut self) -> io::Result<UnixListener> {
         let listener = self
             .listener
             .take()
@@ -175,7 +175,11 @@ impl Drop for ControlSocket {
 /// Answers connections on `listener` until `stop` changes, then gives the
 /// connections in flight [`STOP_GRACE`] to finish (the answer to
 /// `fwd stop` itself is one of them) and drops the rest.
-pub async fn serve(listener: UnixListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -233,7 +237,7 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>) -> io::Result<()> {
 }
 
 /// The request in `line`, or why it is not one.
-pub fn parse_request(line: &str) -> Result<Request, String> {
+pub(crate) fn parse_request(line: &str) -> Result<Request, String> {
     if line.len() as u64 >= MAX_REQUEST && !line.ends_with('\n') {
         return Err(format!(
             "bad request: one JSON line of at most {MAX_REQUEST} bytes expected"

@@ -1,7 +1,6 @@
 //! The control protocol, the filters and the socket file's life.
 
 use std::{
-    net::SocketAddrV4,
     os::unix::{fs::PermissionsExt as _, net::UnixListener as StdUnixListener},
     path::PathBuf,
 };
@@ -11,10 +10,7 @@ use super::{
     protocol::*,
     server::{parse_request, ControlSocket, ControlSocketError},
 };
-
-fn sa(s: &str) -> SocketAddrV4 {
-    s.parse().unwrap()
-}
+use crate::testing::socket;
 
 #[test]
 fn requests_are_one_json_line_each_way() {
@@ -74,10 +70,10 @@ fn responses_round_trip() {
             flows: vec![FlowEntry {
                 protocol: "tcp".into(),
                 service: "web".into(),
-                client: sa("198.18.0.2:40000"),
-                vip: sa("198.18.100.1:80"),
-                snat: sa("198.19.0.1:20001"),
-                backend: sa("198.19.0.10:80"),
+                client: socket("198.18.0.2:40000"),
+                vip: socket("198.18.100.1:80"),
+                snat: socket("198.19.0.1:20001"),
+                backend: socket("198.19.0.10:80"),
                 state: "established".into(),
                 age_ms: 1500,
                 idle_ms: 20,
@@ -114,11 +110,11 @@ fn address_filters() {
     let one_port: AddrFilter = "198.19.0.1:20001".parse().unwrap();
     assert_eq!(any_port.port, None);
     assert_eq!(one_port.to_string(), "198.19.0.1:20001");
-    assert!(any_port.matches(sa("198.19.0.1:20001")));
-    assert!(any_port.matches(sa("198.19.0.1:5")));
-    assert!(!any_port.matches(sa("198.19.0.2:20001")));
-    assert!(one_port.matches(sa("198.19.0.1:20001")));
-    assert!(!one_port.matches(sa("198.19.0.1:20002")));
+    assert!(any_port.matches(socket("198.19.0.1:20001")));
+    assert!(any_port.matches(socket("198.19.0.1:5")));
+    assert!(!any_port.matches(socket("198.19.0.2:20001")));
+    assert!(one_port.matches(socket("198.19.0.1:20001")));
+    assert!(!one_port.matches(socket("198.19.0.1:20002")));
     for bad in [
         "",
         "198.19.0",
@@ -132,9 +128,9 @@ fn address_filters() {
     }
 
     let (c, b, s) = (
-        sa("198.18.0.2:40000"),
-        sa("198.19.0.10:80"),
-        sa("198.19.0.1:20001"),
+        socket("198.18.0.2:40000"),
+        socket("198.19.0.10:80"),
+        socket("198.19.0.1:20001"),
     );
     assert!(FlowFilter::default().matches("web", c, b, s));
     let f =

@@ -87,7 +87,7 @@ impl Datapath {
                 Err(e) => {
                     warn!(
                         "{}; falling back to generic mode (slower)",
-                        crate::error_chain(&e)
+                        crate::text::error_chain(&e)
                     );
                     (
                         self.attach_as(ifname, ifindex, AttachedMode::Generic)?,
@@ -156,7 +156,7 @@ impl Datapath {
         }
         self.ifindex_slots
             .iter()
-            .filter_map(|v| v.ok())
+            .filter_map(std::result::Result::ok)
             .max()
             .unwrap_or(0)
     }
@@ -176,7 +176,11 @@ impl Datapath {
             }
             match self.program().detach(a.link) {
                 Ok(()) => info!("detached from {}", a.ifname),
-                Err(e) => warn!("detaching from {}: {}", a.ifname, crate::error_chain(&e)),
+                Err(e) => warn!(
+                    "detaching from {}: {}",
+                    a.ifname,
+                    crate::text::error_chain(&e)
+                ),
             }
         }
     }

@@ -40,7 +40,7 @@ struct BatchAttr {
 ///
 /// Entries are read bucket by bucket: one that is added or removed during
 /// the read may or may not be in the answer; every other entry is, once.
-pub fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, MapError> {
+pub(super) fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, MapError> {
     let mut keys: Vec<K> = Vec::with_capacity(BATCH as usize);
     let mut values: Vec<V> = Vec::with_capacity(BATCH as usize);
     let mut out = Vec::new();
@@ -50,12 +50,8 @@ pub fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, MapError
     loop {
         let mut next: u64 = 0;
         let mut attr = BatchAttr {
-            in_batch: if first {
-                0
-            } else {
-                &token as *const u64 as u64
-            },
-            out_batch: &mut next as *mut u64 as u64,
+            in_batch: if first { 0 } else { &raw const token as u64 },
+            out_batch: &raw mut next as u64,
             keys: keys.as_mut_ptr() as u64,
             values: values.as_mut_ptr() as u64,
             count: BATCH,
@@ -69,7 +65,7 @@ pub fn lookup_all<K: Pod, V: Pod>(map: &MapData) -> Result<Vec<(K, V)>, MapError
             libc::syscall(
                 libc::SYS_bpf,
                 BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
+                &raw mut attr,
                 size_of::<BatchAttr>() as u32,
             )
         };

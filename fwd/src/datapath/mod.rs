@@ -8,6 +8,7 @@
 mod attach;
 mod batch;
 mod error;
+mod events;
 mod maglev_tables;
 pub mod pin;
 mod stats;
@@ -29,13 +30,14 @@ use self::error::{is_missing, map_err};
 pub use self::{
     attach::{AttachMode, AttachedMode},
     error::DatapathError,
+    events::FlowEvents,
     maglev_tables::members as maglev_members,
     stats::InterfaceReasons,
 };
-use crate::{
-    plan::{Plan, RelaySettings},
-    EBPF_OBJECT,
-};
+use crate::{config::RelaySettings, plan::Plan};
+
+/// The XDP program object built by `build.rs` from `fwd-ebpf`.
+const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fwd"));
 
 /// Name of the XDP program in the object.
 pub const PROGRAM: &str = "fwd_xdp";
@@ -183,7 +185,7 @@ impl Datapath {
             ct_capacity,
             attachments: Vec::new(),
             interfaces: Vec::new(),
-            pin_dir: pin_dir.map(|d| d.to_path_buf()),
+            pin_dir: pin_dir.map(std::path::Path::to_path_buf),
             origin: Origin::Fresh,
         };
         dp.set_relay_config(settings)?;
@@ -231,7 +233,11 @@ impl Datapath {
             ))?;
         }
         let tables = self.write_maglev_tables(plan)?;
-        let wanted: Vec<Service4Key> = plan.services.iter().flat_map(|s| s.keys()).collect();
+        let wanted: Vec<Service4Key> = plan
+            .services
+            .iter()
+            .flat_map(super::plan::PlannedService::keys)
+            .collect();
         let stale: Vec<Service4Key> = self
             .services
             .keys()
@@ -305,6 +311,14 @@ impl Datapath {
             Err(e) if !is_missing(&e) => Err(map_err(names::CT4, "removing an entry")(e)),
             _ => Ok(()),
         }
+    }
+
+    /// Writes one `CT4` entry (a half of a flow), replacing one with the
+    /// same key: for a flow made elsewhere (tests, or a peer's).
+    pub fn insert_flow(&mut self, key: &Flow4Key, half: &Flow4) -> Result<(), DatapathError> {
+        self.ct
+            .insert(key, half, 0)
+            .map_err(map_err(names::CT4, "writing an entry"))
     }
 
     /// Removes every `CT4` entry (tests use it between cases).

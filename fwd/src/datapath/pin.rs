@@ -23,7 +23,7 @@ use fwd_common::maps::{self as names, MAGLEV_SIZE};
 use log::info;
 
 use super::{DatapathError, EBPF_OBJECT};
-use crate::plan::RelaySettings;
+use crate::config::RelaySettings;
 
 /// Where `fwd attach` pins its state unless told otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
@@ -63,7 +63,7 @@ pub struct MapShape {
 impl MapShape {
     fn of(info: &MapInfo) -> MapShape {
         MapShape {
-            map_type: info.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
+            map_type: info.map_type().map_or(u32::MAX, |t| t as u32),
             key_size: info.key_size(),
             value_size: info.value_size(),
             max_entries: info.max_entries(),

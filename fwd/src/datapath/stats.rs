@@ -1,9 +1,8 @@
 //! Reading the datapath's counters: per-CPU maps summed at read time.
 
-use aya::maps::{MapData, RingBuf};
 use fwd_common::{maps as names, BackendStats, Counter, Reason, ReasonCounters};
 
-use super::{error::map_err, Datapath, DatapathError};
+use super::{error::map_err, events::FlowEvents, Datapath, DatapathError};
 
 /// The reasons counted on one registered interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +88,7 @@ impl Datapath {
 
     /// The `FLOW_EVENTS` ring buffer, for the one consumer of flow events;
     /// `None` once taken.
-    pub fn take_flow_events(&mut self) -> Option<RingBuf<MapData>> {
-        self.flow_events.take()
+    pub fn take_flow_events(&mut self) -> Option<FlowEvents> {
+        self.flow_events.take().map(FlowEvents::new)
     }
 }

@@ -1,10 +1,10 @@
-//! The datapath against the real kernel: load, install, read, attach and
-//! detach on a veth pair in a network namespace private to the test thread.
-//! Needs root. Packet behaviour is tested in the `tests` crate.
+//! What the datapath decides before it touches the kernel. Against the
+//! real kernel (root) it is tested by the integration tests
+//! (`tests/tests/datapath.rs`, packet behaviour in `prog_test_run`).
 
-use std::{net::Ipv4Addr, process::Command};
+use std::net::Ipv4Addr;
 
-use fwd_common::{Reason, IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
 
 use super::*;
 use crate::plan::{PlannedBackend, PlannedService};
@@ -33,115 +33,6 @@ fn plan() -> Plan {
     }
 }
 
-/// Runs `f` in a new network namespace that only this thread sees; the
-/// namespace disappears with the thread, whatever happens.
-fn in_private_netns(f: impl FnOnce() + Send + 'static) {
-    std::thread::spawn(move || {
-        // SAFETY: unshare moves only this thread into a new namespace.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "unshare(CLONE_NEWNET) needs root: {}",
-            std::io::Error::last_os_error()
-        );
-        f()
-    })
-    .join()
-    .unwrap();
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("running ip");
-    assert!(status.success(), "ip {args:?}");
-}
-
-#[test]
-fn load_install_read_attach_detach() {
-    in_private_netns(|| {
-        ip(&["link", "add", "dp0", "type", "veth", "peer", "name", "dp1"]);
-        ip(&["link", "set", "dp0", "up"]);
-        ip(&["link", "set", "dp1", "up"]);
-
-        let mut dp = Datapath::load(&plan().settings).unwrap();
-        assert_eq!(dp.flow_capacity(), 2048);
-        dp.install(&plan()).unwrap();
-        let mut entries = dp.service_entries().unwrap();
-        entries.sort_by_key(|(k, _)| k.proto);
-        let vip = Ipv4Addr::new(198, 18, 1, 10);
-        let value = fwd_common::Service4 {
-            id: 0,
-            backend_count: 2,
-            ..Default::default()
-        };
-        assert_eq!(
-            entries,
-            vec![
-                (fwd_common::Service4Key::new(vip, 80, IPPROTO_TCP), value),
-                (fwd_common::Service4Key::new(vip, 80, IPPROTO_UDP), value),
-            ]
-        );
-        // Installing again (same or smaller plan) is fine.
-        let mut smaller = plan();
-        smaller.services[0].protocols = vec![IPPROTO_TCP];
-        dp.install(&smaller).unwrap();
-        let entries = dp.service_entries().unwrap();
-        assert_eq!(entries.len(), 1, "the UDP key is gone: {entries:?}");
-        assert_eq!(entries[0].0.proto, IPPROTO_TCP);
-
-        let stats = dp.reason_stats().unwrap();
-        assert_eq!(stats.len(), Reason::ALL.len());
-        assert!(stats.iter().all(|(_, c)| c.packets == 0));
-        assert_eq!(dp.backend_stats(1).unwrap(), Default::default());
-        assert!(dp.flows().unwrap().is_empty());
-        let key = fwd_common::Flow4Key::new(
-            Ipv4Addr::new(198, 18, 0, 2),
-            1,
-            Ipv4Addr::new(198, 18, 1, 10),
-            80,
-            6,
-        );
-        dp.remove_flow(&key).unwrap();
-        assert_eq!(dp.flow(&key).unwrap(), None);
-        dp.clear_flows().unwrap();
-
-        let dp0 = crate::host::ifaces::index_of("dp0").unwrap();
-        dp.allow_redirect(dp0).unwrap();
-        assert_eq!(
-            dp.attach("dp0", AttachMode::Native).unwrap(),
-            AttachedMode::Native
-        );
-        assert_eq!(
-            dp.attach("dp1", AttachMode::Generic).unwrap(),
-            AttachedMode::Generic
-        );
-        let shown = String::from_utf8(
-            Command::new("ip")
-                .args(["-d", "link", "show", "dp1"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        assert!(shown.contains("xdpgeneric"), "{shown}");
-        let err = dp.attach("nosuch0", AttachMode::Auto).unwrap_err();
-        assert!(
-            matches!(err, DatapathError::UnknownInterface { .. }),
-            "{err}"
-        );
-        dp.detach_all();
-        let shown = String::from_utf8(
-            Command::new("ip")
-                .args(["-d", "link", "show", "dp0"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        assert!(!shown.contains("prog/xdp"), "detached: {shown}");
-    });
-}
-
 #[test]
 fn a_plan_too_large_is_refused_before_anything_is_written() {
     let mut p = plan();
@@ -157,37 +48,4 @@ fn a_plan_too_large_is_refused_before_anything_is_written() {
     check_fits(&plan(), 64).unwrap();
     let err = check_fits(&plan(), 0).unwrap_err();
     assert!(err.to_string().contains("max_services = 0"), "{err}");
-}
-
-#[test]
-fn the_whole_connection_table_is_read_across_batches() {
-    // More entries than one batch holds, so the walk takes several calls.
-    const ENTRIES: u32 = 10_000;
-    let mut p = plan();
-    p.settings.max_flows = ENTRIES;
-    let mut dp = Datapath::load(&p.settings).unwrap();
-    let key = |i: u32| {
-        Flow4Key::new(
-            Ipv4Addr::from(0xc612_0000 + i),
-            1024 + (i % 50_000) as u16,
-            Ipv4Addr::new(198, 18, 1, 10),
-            80,
-            IPPROTO_UDP,
-        )
-    };
-    for i in 0..ENTRIES {
-        let half = Flow4 {
-            packets: u64::from(i),
-            ..Default::default()
-        };
-        dp.ct.insert(key(i), half, 0).unwrap();
-    }
-    let mut read = dp.flows().unwrap();
-    read.sort_by_key(|(_, half)| half.packets);
-    assert_eq!(read.len(), ENTRIES as usize);
-    for (i, (k, half)) in read.iter().enumerate() {
-        assert_eq!((*k, half.packets), (key(i as u32), i as u64));
-    }
-    dp.clear_flows().unwrap();
-    assert!(dp.flows().unwrap().is_empty());
 }

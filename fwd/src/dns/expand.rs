@@ -13,8 +13,8 @@ use fwd_common::maps::MAX_BACKENDS_PER_SERVICE;
 use crate::config::{usable, BackendSpec, Config};
 
 /// The addresses each name resolves to now (the last good answer), by
-/// name as written in the file. Held in [`crate::reconcile::Desired`],
-/// written by the resolver task ([`crate::dns::run`]).
+/// name as written in the file. Held in [`crate::pipeline::Desired`],
+/// written by the resolver task (`crate::tasks::dns`).
 pub type Answers = BTreeMap<String, BTreeSet<Ipv4Addr>>;
 
 /// An address of an answer that did not become a backend.

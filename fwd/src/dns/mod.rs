@@ -4,9 +4,9 @@
 //! the port and weight written with the name; to the host checks, the plan,
 //! the ids and the health checks it is an ordinary backend (service,
 //! address, port). The pieces:
-//! - [`expand`] (pure): the file plus the current answers
-//!   ([`crate::reconcile::Desired::resolved`]) give the file with addresses
-//!   only; [`crate::reconcile::plan_of`] plans that;
+//! - [`expand()`] (pure): the file plus the current answers
+//!   ([`crate::pipeline::Desired::resolved`]) give the file with addresses
+//!   only; [`crate::pipeline::plan_of`] plans that;
 //! - [`Resolver`]: A lookups with hickory-resolver, with the servers of
 //!   `/etc/resolv.conf` or of `[relay] dns_servers`, no cache, the TTL of
 //!   each answer kept;
@@ -15,7 +15,8 @@
 //! - [`schedule`] (pure): a name is resolved again when its TTL ends, at
 //!   least [`MIN_REFRESH`] and at most [`MAX_REFRESH`] apart; after a
 //!   failure after 1 s, 2 s, 4 s ... [`MAX_RETRY`];
-//! - [`run`]: the task that does it and installs changed answers;
+//! - the task that does it and installs changed answers is
+//!   `crate::tasks::dns`;
 //! - [`DnsStatus`]: answers and failure counts, for `fwd status`
 //!   ([`report`]) and the metrics.
 
@@ -25,7 +26,6 @@ mod resolver;
 pub mod schedule;
 mod start;
 mod status;
-mod task;
 
 pub use expand::{expand, names, Answers, SkipReason, Skipped};
 pub use resolver::{
@@ -37,4 +37,3 @@ pub use start::{
     StartError, Unresolved,
 };
 pub use status::{DnsStatus, NameStatus};
-pub use task::run;

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, fmt::Write as _, time::SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, LookupError, NameStatus, Servers};
-use crate::{error_chain, flowlog::rfc3339_millis, report::table, state::Shared};
+use crate::text::{error_chain, rfc3339_millis, table};
 
 /// The backend names of the file and what they resolve to.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,15 +40,6 @@ pub struct DnsNameReport {
     pub failing_for: u32,
     /// The last failure's message.
     pub last_error: Option<String>,
-}
-
-/// The report of a running relay (`None` without names).
-pub fn of_shared(shared: &Shared) -> Option<DnsReport> {
-    let servers = shared.reconciler().map_or_else(
-        || "unknown".to_string(),
-        |r| Servers::of(&r.desired().config.dns_servers).to_string(),
-    );
-    report(servers, &shared.dns().snapshot())
 }
 
 /// The report of `names`, asked of `servers`; `None` without names.

@@ -205,5 +205,4 @@ fn tune(opts: &mut ResolverOpts) {
 }
 
 #[cfg(test)]
-#[path = "resolver_tests.rs"]
 mod tests;

@@ -111,7 +111,11 @@ mod tests {
     #[test]
     fn schedule_follows_the_names_in_use() {
         let t0 = Instant::now();
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = |v: &[&str]| {
+            v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         let mut s = Schedule::default();
         assert_eq!(s.next(), None);
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tokio::task::JoinSet;
 
 use super::{expand::names, Answer, Answers, LookupError, Resolver, Servers, SetupError};
-use crate::{config::Config, error_chain};
+use crate::{config::Config, text::error_chain};
 
 /// The good answers, by name.
 pub type Resolved = BTreeMap<String, Answer>;

@@ -1,6 +1,6 @@
 //! What is known of each backend name: the answer in use, its TTL, and the
 //! failures counted. Written by `fwd attach` at start and by the resolver
-//! task ([`crate::dns::run`]); read by `fwd status` and the metrics.
+//! task (`crate::tasks::dns`); read by `fwd status` and the metrics.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -46,7 +46,9 @@ pub struct DnsStatus {
 
 impl DnsStatus {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, NameStatus>> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner())
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Follows the names of the file (`name -> services`): new ones are

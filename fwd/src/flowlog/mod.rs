@@ -1,10 +1,9 @@
 //! The flow log: one JSON line per flow start and end.
 //!
-//! Events come from the datapath's ring buffer ([`consumer`]) and from the
-//! GC (flows ended by expiry); both go to one [`FlowSink`], which counts
-//! every end for the metrics ([`crate::state::Shared::record_event`]) and,
-//! when `fwd attach --flow-log PATH` asked for it, appends the lines to the
-//! log ([`FlowLog`]).
+//! Events come from the datapath's ring buffer and from the GC (flows ended
+//! by expiry); the flow sink of the running relay (`crate::tasks`) counts
+//! every end for the metrics and, when `fwd attach --flow-log PATH` asked
+//! for it, appends the lines to the log ([`FlowLog`]).
 //!
 //! A line (fields in this order; the last six only on end events):
 //!
@@ -15,64 +14,24 @@
 //!  "packets_to_client":10,"bytes_to_client":9120,"duration_ms":3004,"reason":"fin"}
 //! ```
 
-pub mod consumer;
 mod sink;
 
-use std::{
-    net::SocketAddrV4,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::net::SocketAddrV4;
 
 use fwd_common::events::{end_reason, FlowEvent, EVENT_END, EVENT_START};
 use serde::Serialize;
 
-pub use self::sink::{FlowLog, FlowLogError, FlowLogTarget, FlowSink};
+pub(crate) use self::sink::{FlowLog, FlowLogTarget};
 use crate::{
+    clock::Clock,
     flows::Endpoints,
     plan::{proto_name, Plan},
+    text::rfc3339_millis,
 };
-
-/// A pair of readings of CLOCK_MONOTONIC (the clock of the datapath's
-/// timestamps) and the wall clock, taken together, to convert event times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Clock {
-    /// CLOCK_MONOTONIC, nanoseconds.
-    pub monotonic_ns: u64,
-    /// The wall clock at the same moment.
-    pub realtime: SystemTime,
-}
-
-impl Clock {
-    /// Both clocks now.
-    pub fn now() -> Clock {
-        Clock {
-            monotonic_ns: crate::gc::monotonic_ns(),
-            realtime: SystemTime::now(),
-        }
-    }
-
-    /// The wall time of monotonic timestamp `ns`:
-    /// `realtime - (monotonic_ns - ns)`.
-    pub fn wall(&self, ns: u64) -> SystemTime {
-        let t = if ns <= self.monotonic_ns {
-            self.realtime
-                .checked_sub(Duration::from_nanos(self.monotonic_ns - ns))
-        } else {
-            self.realtime
-                .checked_add(Duration::from_nanos(ns - self.monotonic_ns))
-        };
-        t.unwrap_or(UNIX_EPOCH)
-    }
-}
-
-/// RFC 3339 in UTC with milliseconds: `2025-05-01T12:00:03.512Z`.
-pub fn rfc3339_millis(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
 
 /// One line of the flow log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FlowRecord<'a> {
+pub(crate) struct FlowRecord<'a> {
     /// When (RFC 3339, UTC, milliseconds).
     pub time: String,
     /// `start` or `end`.
@@ -96,7 +55,7 @@ pub struct FlowRecord<'a> {
 
 /// The fields of an end event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct EndFields {
+pub(crate) struct EndFields {
     /// Client -> backend packets.
     pub packets_to_backend: u64,
     /// Client -> backend IPv4 bytes.
@@ -113,7 +72,7 @@ pub struct EndFields {
 
 impl<'a> FlowRecord<'a> {
     /// The record of `event`; `None` for an event of an unknown kind.
-    pub fn of(event: &FlowEvent, plan: &'a Plan, clock: &Clock) -> Option<FlowRecord<'a>> {
+    pub(crate) fn of(event: &FlowEvent, plan: &'a Plan, clock: &Clock) -> Option<FlowRecord<'a>> {
         let kind = match event.kind {
             EVENT_START => "start",
             EVENT_END => "end",
@@ -145,7 +104,7 @@ impl<'a> FlowRecord<'a> {
     }
 
     /// The JSON line, without the newline.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a flow record always serializes")
     }
 }

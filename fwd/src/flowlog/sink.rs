@@ -5,18 +5,17 @@ use std::{
     io::{self, BufWriter, Write},
     os::unix::fs::OpenOptionsExt as _,
     path::PathBuf,
-    sync::{Arc, Mutex},
 };
 
 use fwd_common::events::FlowEvent;
 use log::{info, warn};
 
-use super::{Clock, FlowRecord};
-use crate::{plan::Plan, state::Shared};
+use super::FlowRecord;
+use crate::{clock::Clock, plan::Plan};
 
 /// Where `--flow-log` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FlowLogTarget {
+pub(crate) enum FlowLogTarget {
     /// `-`: standard output (fwd's own log goes to standard error).
     Stdout,
     /// A file, opened for append and created (mode 0640) if missing.
@@ -25,7 +24,7 @@ pub enum FlowLogTarget {
 
 impl FlowLogTarget {
     /// `-` is standard output, anything else a path.
-    pub fn parse(arg: &str) -> FlowLogTarget {
+    pub(crate) fn parse(arg: &str) -> FlowLogTarget {
         match arg {
             "-" => FlowLogTarget::Stdout,
             path => FlowLogTarget::File(path.into()),
@@ -45,7 +44,7 @@ impl std::fmt::Display for FlowLogTarget {
 /// The flow log could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("opening the flow log {path}")]
-pub struct FlowLogError {
+pub(crate) struct FlowLogError {
     /// The path.
     pub path: String,
     /// What the OS said.
@@ -55,7 +54,7 @@ pub struct FlowLogError {
 
 /// An open flow log: JSON lines, flushed after every batch of events so
 /// that a reader tailing the file sees them at once.
-pub struct FlowLog {
+pub(crate) struct FlowLog {
     out: Box<dyn Write + Send>,
     target: FlowLogTarget,
     /// Whether the last write failed (a failure is logged once, until a
@@ -65,7 +64,7 @@ pub struct FlowLog {
 
 impl FlowLog {
     /// Opens `target` (a file for append, created if missing).
-    pub fn open(target: &FlowLogTarget) -> Result<FlowLog, FlowLogError> {
+    pub(crate) fn open(target: &FlowLogTarget) -> Result<FlowLog, FlowLogError> {
         let out: Box<dyn Write + Send> = match target {
             FlowLogTarget::Stdout => Box::new(io::stdout()),
             FlowLogTarget::File(path) => {
@@ -89,7 +88,8 @@ impl FlowLog {
     }
 
     /// A log writing into `out` (tests).
-    pub fn to_writer(out: Box<dyn Write + Send>) -> FlowLog {
+    #[cfg(test)]
+    pub(crate) fn to_writer(out: Box<dyn Write + Send>) -> FlowLog {
         FlowLog {
             out,
             target: FlowLogTarget::Stdout,
@@ -98,7 +98,12 @@ impl FlowLog {
     }
 
     /// Writes one line per event, then flushes.
-    pub fn write(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) -> io::Result<()> {
+    pub(crate) fn write(
+        &mut self,
+        events: &[FlowEvent],
+        plan: &Plan,
+        clock: &Clock,
+    ) -> io::Result<()> {
         for e in events {
             if let Some(record) = FlowRecord::of(e, plan, clock) {
                 let mut line = record.to_json();
@@ -112,7 +117,7 @@ impl FlowLog {
     /// [`FlowLog::write`], logging the first failure of a streak and the
     /// recovery (events that could not be written are lost from the log,
     /// not from the counters).
-    fn write_logged(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) {
+    pub(crate) fn write_logged(&mut self, events: &[FlowEvent], plan: &Plan, clock: &Clock) {
         match self.write(events, plan, clock) {
             Ok(()) if self.failing => {
                 self.failing = false;
@@ -127,40 +132,6 @@ impl FlowLog {
                 );
             }
             Err(_) => {}
-        }
-    }
-}
-
-/// The one destination of flow events, shared by the ring-buffer consumer
-/// and the GC.
-pub struct FlowSink {
-    shared: Arc<Shared>,
-    log: Option<Mutex<FlowLog>>,
-}
-
-impl FlowSink {
-    /// A sink counting into `shared` and writing to `log` if any.
-    pub fn new(shared: Arc<Shared>, log: Option<FlowLog>) -> FlowSink {
-        FlowSink {
-            shared,
-            log: log.map(Mutex::new),
-        }
-    }
-
-    /// Counts every event (always, flow log or not: the metrics count
-    /// closed flows), then writes them to the flow log.
-    pub fn handle(&self, events: &[FlowEvent]) {
-        if events.is_empty() {
-            return;
-        }
-        for e in events {
-            self.shared.record_event(e);
-        }
-        if let Some(log) = &self.log {
-            let clock = Clock::now();
-            log.lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .write_logged(events, &self.shared.plan(), &clock);
         }
     }
 }

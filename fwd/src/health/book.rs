@@ -1,6 +1,6 @@
 //! The health of every backend as `fwd status` and the metrics show it,
 //! and the inbox of passive health. Lives in [`crate::state::Shared`];
-//! written by the monitor ([`super::monitor`]), read by the control socket
+//! written by the monitor (`crate::tasks::health`), read by the control socket
 //! and the metrics at request time.
 
 use std::{
@@ -11,8 +11,8 @@ use std::{
 
 use fwd_common::FlowEvent;
 
-use super::{passive::Inbox, spec::Unchecked, tracker::State};
-use crate::reconcile::BackendRef;
+use super::{passive::Inbox, tracker::State};
+use crate::{config::health::Unchecked, plan::BackendRef};
 
 /// What took a backend down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +99,9 @@ pub struct HealthBook {
 
 impl HealthBook {
     fn lock(&self) -> MutexGuard<'_, HealthSnapshot> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A copy of the book now.

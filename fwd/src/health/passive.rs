@@ -29,9 +29,9 @@ use fwd_common::{
 };
 
 /// Most attempts waiting in the inbox for the monitor.
-pub const MAX_QUEUED: usize = 4096;
+pub(crate) const MAX_QUEUED: usize = 4096;
 /// Most attempts followed per backend at a time.
-pub const MAX_WATCHED_PER_BACKEND: usize = 64;
+pub(crate) const MAX_WATCHED_PER_BACKEND: usize = 64;
 
 /// A connection attempt to follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl Attempt {
 
 /// What became of an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Not decided yet.
     Wait,
     /// The flow is gone (or its tuple started another flow): not counted.
@@ -82,7 +82,7 @@ pub enum Verdict {
 impl Verdict {
     /// Whether this is a failure of the backend (`None`: not decided or
     /// not counted).
-    pub fn failed(self) -> Option<bool> {
+    pub(crate) fn failed(self) -> Option<bool> {
         match self {
             Verdict::Answered => Some(false),
             Verdict::Refused | Verdict::Unanswered => Some(true),
@@ -93,7 +93,7 @@ impl Verdict {
 
 /// The verdict on `attempt` given its reply half as read now (`None`:
 /// missing) at `now_ns`.
-pub fn verdict(
+pub(crate) fn verdict(
     attempt: &Attempt,
     reply: Option<&Flow4>,
     now_ns: u64,
@@ -133,7 +133,9 @@ struct InboxInner {
 
 impl Inbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, InboxInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Keeps the attempt `event` reports if its backend is watched and the
@@ -163,14 +165,14 @@ impl Inbox {
 
 /// The attempts followed by the monitor, per backend id.
 #[derive(Debug, Default)]
-pub struct Followed {
+pub(crate) struct Followed {
     by_backend: HashMap<u32, Vec<Attempt>>,
 }
 
 impl Followed {
     /// Adds attempts (beyond [`MAX_WATCHED_PER_BACKEND`] for a backend,
     /// they are dropped).
-    pub fn add(&mut self, attempts: impl IntoIterator<Item = Attempt>) {
+    pub(crate) fn add(&mut self, attempts: impl IntoIterator<Item = Attempt>) {
         for a in attempts {
             let list = self.by_backend.entry(a.backend_id).or_default();
             if list.len() < MAX_WATCHED_PER_BACKEND {
@@ -180,12 +182,12 @@ impl Followed {
     }
 
     /// Whether nothing is followed.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.by_backend.values().all(Vec::is_empty)
     }
 
     /// Every followed attempt.
-    pub fn all(&self) -> impl Iterator<Item = &Attempt> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Attempt> {
         self.by_backend.values().flatten()
     }
 
@@ -194,7 +196,7 @@ impl Followed {
     /// `timeout_of` (`None`: no longer watched, dropped). Returns the
     /// decided attempts, per backend in the order they started, with
     /// whether each failed.
-    pub fn decide(
+    pub(crate) fn decide(
         &mut self,
         read: impl Fn(&Flow4Key) -> Option<Flow4>,
         now_ns: u64,
@@ -221,5 +223,4 @@ impl Followed {
 }
 
 #[cfg(test)]
-#[path = "passive_tests.rs"]
 mod tests;

@@ -20,14 +20,14 @@ use tokio::{
     time::timeout,
 };
 
-use super::spec::Probe;
+use crate::config::health::Probe;
 
 /// Most bytes read while looking for the status line.
-pub const MAX_STATUS_LINE: usize = 1024;
+pub(crate) const MAX_STATUS_LINE: usize = 1024;
 
 /// Where and how to check.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// The address the check connects from (the backend's SNAT address).
     pub from: Ipv4Addr,
     /// The backend address and the port checked.
@@ -40,7 +40,7 @@ pub struct Target {
 
 /// Why a check failed.
 #[derive(Debug, Error)]
-pub enum CheckError {
+pub(crate) enum CheckError {
     /// No answer within the timeout.
     #[error("no answer within {}", humantime::format_duration(*timeout))]
     Timeout {
@@ -67,7 +67,7 @@ pub enum CheckError {
 }
 
 /// Runs one check.
-pub async fn check(target: &Target) -> Result<(), CheckError> {
+pub(crate) async fn check(target: &Target) -> Result<(), CheckError> {
     match timeout(target.timeout, run(target)).await {
         Ok(result) => result,
         Err(_) => Err(CheckError::Timeout {
@@ -109,7 +109,7 @@ fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
             socket.as_raw_fd(),
             libc::IPPROTO_IP,
             libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
+            (&raw const on).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -121,7 +121,7 @@ fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
 }
 
 /// The request of an HTTP check.
-pub fn request(to: SocketAddrV4, path: &str) -> String {
+pub(crate) fn request(to: SocketAddrV4, path: &str) -> String {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {to}\r\nUser-Agent: fwd-health/{}\r\nAccept: */*\r\n\
          Connection: close\r\n\r\n",
@@ -162,7 +162,7 @@ async fn http(
 }
 
 /// The status code of an HTTP/1.x status line (`HTTP/1.1 200 OK`).
-pub fn status_code(line: &[u8]) -> Option<u16> {
+pub(crate) fn status_code(line: &[u8]) -> Option<u16> {
     let line = std::str::from_utf8(line).ok()?;
     let mut words = line.splitn(3, ' ');
     let version = words.next()?;

@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::{book::HealthSnapshot, tracker::State};
-use crate::{flowlog::rfc3339_millis, reconcile::BackendRef};
+use crate::{plan::BackendRef, text::rfc3339_millis};
 
 /// One backend's health, as `fwd status --json` prints it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct HealthStatus {
+pub(crate) struct HealthStatus {
     /// `up`, `down` or `unchecked`.
     pub state: String,
     /// The check: `tcp :80`, `http :80/health` (absent when unchecked).
@@ -53,7 +53,7 @@ impl Default for HealthStatus {
 
 impl HealthStatus {
     /// The health of `backend` in `book`.
-    pub fn of(book: &HealthSnapshot, backend: &BackendRef) -> HealthStatus {
+    pub(crate) fn of(book: &HealthSnapshot, backend: &BackendRef) -> HealthStatus {
         let Some(h) = book.backends.get(backend) else {
             return HealthStatus {
                 unchecked: book
@@ -80,7 +80,7 @@ impl HealthStatus {
     }
 
     /// The HEALTH cell: `up`, `down (checks)`, `down (passive)` or `-`.
-    pub fn cell(&self) -> String {
+    pub(crate) fn cell(&self) -> String {
         match (&self.down_by, self.state.as_str()) {
             (_, "unchecked") => "-".into(),
             (Some(by), state) => format!("{state} ({by})"),
@@ -94,7 +94,10 @@ mod tests {
     use std::{collections::BTreeMap, net::Ipv4Addr};
 
     use super::*;
-    use crate::health::{BackendHealth, DownCause, Unchecked};
+    use crate::{
+        config::health::Unchecked,
+        health::{book::DownCause, BackendHealth},
+    };
 
     #[test]
     fn from_the_book() {

@@ -11,15 +11,11 @@ use fwd_common::{
     Flow4, Flow4Key,
 };
 
-use crate::{
-    datapath::{Datapath, DatapathError},
-    flows::{end_event, ended_by_datapath, pairs},
-    gc::monotonic_ns,
-};
+use crate::flows::{end_event, ended_by_datapath, pairs};
 
 /// One flow (or lone half) to remove.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Removal {
+pub(crate) struct Removal {
     /// Keys to remove, reply half first (it holds the SNAT port).
     pub keys: Vec<Flow4Key>,
     /// Its end event (`None` for a lone half, or a flow the datapath
@@ -29,7 +25,7 @@ pub struct Removal {
 
 /// The removals that take every flow of backend `backend_id` out of
 /// `entries`, at `now_ns`. Pure.
-pub fn select(entries: &[(Flow4Key, Flow4)], backend_id: u32, now_ns: u64) -> Vec<Removal> {
+pub(crate) fn select(entries: &[(Flow4Key, Flow4)], backend_id: u32, now_ns: u64) -> Vec<Removal> {
     let mine: Vec<(Flow4Key, Flow4)> = entries
         .iter()
         .filter(|(_, f)| f.backend_id == backend_id)
@@ -62,27 +58,6 @@ pub fn select(entries: &[(Flow4Key, Flow4)], backend_id: u32, now_ns: u64) -> Ve
         });
     }
     out
-}
-
-/// Removes every flow of backend `backend_id`; returns the end events of
-/// the flows removed. Blocking (reads the whole table under the lock).
-pub fn reset_backend(
-    datapath: &mut Datapath,
-    backend_id: u32,
-) -> Result<Vec<FlowEvent>, DatapathError> {
-    let entries = datapath.flows()?;
-    let mut events = Vec::new();
-    for removal in select(&entries, backend_id, monotonic_ns()) {
-        let mut first_removed = false;
-        for (i, key) in removal.keys.iter().enumerate() {
-            datapath.remove_flow(key)?;
-            first_removed |= i == 0;
-        }
-        if first_removed {
-            events.extend(removal.end);
-        }
-    }
-    Ok(events)
 }
 
 #[cfg(test)]

@@ -4,15 +4,18 @@
 
 use std::{collections::BTreeMap, net::SocketAddrV4};
 
-use super::{
-    probe::Target,
-    spec::{Health, HealthCheck, Probe, Unchecked},
+use super::probe::Target;
+use crate::{
+    config::{
+        health::{Health, HealthCheck, Probe, Unchecked},
+        Config,
+    },
+    plan::{BackendRef, Plan},
 };
-use crate::{config::Config, plan::Plan, reconcile::BackendRef};
 
 /// One checked backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// Its id in the plan (flows and start events carry it).
     pub id: u32,
     /// The service's settings.
@@ -23,7 +26,7 @@ pub struct Checked {
 
 impl Checked {
     /// The check, short: `tcp :80`, `http :80/health`.
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         let port = self.target.to.port();
         match &self.check.probe {
             Probe::Tcp => format!("tcp :{port}"),
@@ -34,7 +37,7 @@ impl Checked {
 
 /// The checks of a plan.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Targets {
+pub(crate) struct Targets {
     /// Checked backends.
     pub checked: BTreeMap<BackendRef, Checked>,
     /// Services not checked, and why.
@@ -43,7 +46,7 @@ pub struct Targets {
 
 /// The checks of `plan` under `config` (a service missing from `config`,
 /// which a plan built from it never has, is not checked).
-pub fn targets(plan: &Plan, config: &Config) -> Targets {
+pub(crate) fn targets(plan: &Plan, config: &Config) -> Targets {
     let mut out = Targets::default();
     for s in &plan.services {
         let Some(health) = config

@@ -8,18 +8,18 @@ use fwd_common::{Flow4, Flow4Key};
 use crate::testing::{sa, TestFlow};
 
 /// The client.
-pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub(super) const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// The VIP.
-pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
+pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
 /// The relay's SNAT address.
-pub const SNAT: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+pub(super) const SNAT: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 /// The backend.
-pub const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
+pub(super) const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
 
 /// The two halves of a flow of `proto` from client port `cport` through
 /// SNAT port `sport` to backend `backend_id`, created at `created_ns`,
 /// with the TCP flags each direction saw.
-pub fn flow(
+pub(super) fn flow(
     proto: u8,
     cport: u16,
     sport: u16,

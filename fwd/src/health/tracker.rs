@@ -29,7 +29,7 @@ impl State {
 
 /// One backend's state and the streak of results against it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     state: State,
     /// Consecutive results that disagree with `state` (failures while up,
     /// successes while down).
@@ -44,7 +44,7 @@ impl Default for Tracker {
 
 impl Tracker {
     /// A backend that is up, with no result yet.
-    pub fn new() -> Tracker {
+    pub(crate) fn new() -> Tracker {
         Tracker {
             state: State::Up,
             streak: 0,
@@ -52,18 +52,18 @@ impl Tracker {
     }
 
     /// The state now.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
     /// The results so far that disagree with the state (failures while up,
     /// successes while down).
-    pub fn streak(&self) -> u32 {
+    pub(crate) fn streak(&self) -> u32 {
         self.streak
     }
 
     /// Records one check; returns the new state if it changed.
-    pub fn record(&mut self, ok: bool, rise: u32, fall: u32) -> Option<State> {
+    pub(crate) fn record(&mut self, ok: bool, rise: u32, fall: u32) -> Option<State> {
         let (against, needed, next) = match self.state {
             State::Up => (!ok, fall, State::Down),
             State::Down => (ok, rise, State::Up),
@@ -83,7 +83,7 @@ impl Tracker {
 
     /// Takes the backend down now (passive health); returns whether it was
     /// up.
-    pub fn force_down(&mut self) -> bool {
+    pub(crate) fn force_down(&mut self) -> bool {
         let was_up = self.state == State::Up;
         self.state = State::Down;
         self.streak = 0;
@@ -93,14 +93,14 @@ impl Tracker {
 
 /// Consecutive failed connection attempts seen by passive health.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PassiveStreak {
+pub(crate) struct PassiveStreak {
     failures: u32,
 }
 
 impl PassiveStreak {
     /// Records one connection attempt; returns true when `threshold`
     /// consecutive failures are reached (the streak starts again).
-    pub fn record(&mut self, failed: bool, threshold: u32) -> bool {
+    pub(crate) fn record(&mut self, failed: bool, threshold: u32) -> bool {
         if !failed {
             self.failures = 0;
             return false;
@@ -113,13 +113,14 @@ impl PassiveStreak {
         false
     }
 
+    #[cfg(test)]
     /// Failures in a row so far.
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.failures
     }
 
     /// Forgets the streak (the backend went down or came back).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.failures = 0;
     }
 }

@@ -264,9 +264,10 @@ pub fn preflight(
             }
             let snat = match s.snat {
                 Snat::Address(a) => a,
-                Snat::Auto => match route.prefsrc {
-                    Some(a) => a,
-                    None => {
+                Snat::Auto => {
+                    if let Some(a) = route.prefsrc {
+                        a
+                    } else {
                         problems.push(HostProblem::NoSourceAddress {
                             service: service.clone(),
                             line,
@@ -274,7 +275,7 @@ pub fn preflight(
                         });
                         continue;
                     }
-                },
+                }
             };
             snat_addrs.push((snat, &s.name, backend));
         }
@@ -299,7 +300,7 @@ pub fn preflight(
                     vip,
                     port,
                     snat_ports: snat_ports.clone(),
-                })
+                });
             }
             _ => {}
         }
@@ -336,5 +337,4 @@ pub fn preflight(
 }
 
 #[cfg(test)]
-#[path = "checks_tests.rs"]
 mod tests;

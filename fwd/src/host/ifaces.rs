@@ -63,14 +63,14 @@ pub fn local_addrs() -> io::Result<Vec<LocalAddr>> {
     // SAFETY: getifaddrs fills `head` with a list freed by freeifaddrs below;
     // for AF_INET entries, ifa_addr points to a sockaddr_in.
     unsafe {
-        if libc::getifaddrs(&mut head) != 0 {
+        if libc::getifaddrs(&raw mut head) != 0 {
             return Err(io::Error::last_os_error());
         }
         let mut out = Vec::new();
         let mut p = head;
         while !p.is_null() {
             let ifa = &*p;
-            if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
+            if !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET {
                 let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
                 let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
                 let ifname = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();

@@ -22,6 +22,7 @@ pub struct Listener {
 }
 
 impl Listener {
+    #[cfg(test)]
     /// Whether it receives packets of `proto` sent to `addr` (any port).
     pub fn receives_on(&self, proto: u8, addr: Ipv4Addr) -> bool {
         self.proto == proto && (self.addr == addr || self.addr.is_unspecified())

@@ -13,6 +13,8 @@ pub mod listeners;
 pub mod privileges;
 pub mod routes;
 pub mod sysctl;
+#[cfg(test)]
+pub mod testing;
 
 use std::{
     collections::{btree_map::Entry, BTreeMap},

@@ -156,31 +156,4 @@ mod tests {
         let r = lookup.get(Ipv4Addr::new(127, 0, 0, 2)).unwrap().unwrap();
         assert_eq!(r.dst, Ipv4Addr::new(127, 0, 0, 2));
     }
-
-    /// In a new network namespace (this thread only) there is no route at
-    /// all: the kernel's answer is ENETUNREACH. Needs root.
-    #[test]
-    fn empty_namespace_has_no_route() {
-        std::thread::spawn(|| {
-            // SAFETY: unshare moves only this thread into a new namespace.
-            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-            assert_eq!(
-                rc,
-                0,
-                "unshare(CLONE_NEWNET) needs root: {}",
-                io::Error::last_os_error()
-            );
-            let mut lookup = RouteLookup::new().unwrap();
-            let r = lookup.get(Ipv4Addr::new(198, 18, 0, 1)).unwrap();
-            assert_eq!(
-                r,
-                Err(NoRoute {
-                    errno: libc::ENETUNREACH
-                })
-            );
-            assert!(r.unwrap_err().to_string().contains("unreachable"));
-        })
-        .join()
-        .unwrap();
-    }
 }

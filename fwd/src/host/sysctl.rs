@@ -81,7 +81,7 @@ pub fn ip_local_port_range() -> Result<RangeInclusive<u16>, SysctlError> {
 
 /// Parses `"32768\t60999"`.
 pub fn parse_port_range(text: &str) -> Option<RangeInclusive<u16>> {
-    let mut it = text.split_whitespace().map(|s| s.parse::<u16>());
+    let mut it = text.split_whitespace().map(str::parse::<u16>);
     match (it.next(), it.next(), it.next()) {
         (Some(Ok(lo)), Some(Ok(hi)), None) if lo <= hi => Some(lo..=hi),
         _ => None,

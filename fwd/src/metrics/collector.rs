@@ -23,7 +23,6 @@ use super::{
 };
 use crate::{dns::NameStatus, state::ClosedKey};
 
-#[path = "health.rs"]
 mod health;
 
 impl Collector for Snapshot {

@@ -87,7 +87,7 @@ mod tests {
     use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
 
     use super::*;
-    use crate::plan::{PlannedService, RelaySettings};
+    use crate::{config::RelaySettings, plan::PlannedService};
 
     fn backend(id: u32, addr: [u8; 4], port: Option<u16>, snat: [u8; 4]) -> PlannedBackend {
         PlannedBackend {

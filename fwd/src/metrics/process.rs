@@ -165,7 +165,7 @@ fn max_fds() -> u64 {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid rlimit to write into.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
         return 0;
     }
     limit.rlim_cur

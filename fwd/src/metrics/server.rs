@@ -27,7 +27,7 @@ use tokio::{
 };
 
 use super::{render, Format, MetricsError};
-use crate::{error_chain, state::Shared};
+use crate::{state::Shared, text::error_chain};
 
 /// Scrapes that may read the datapath at the same time.
 pub const MAX_SCRAPES: u32 = 4;

@@ -23,10 +23,10 @@ use super::{
 use crate::{
     datapath::{AttachedMode, DatapathError},
     dns::NameStatus,
-    error_chain,
     flows::ended_by_datapath,
     health::HealthSnapshot,
     state::{ClosedKey, GcTotals, Shared},
+    text::error_chain,
 };
 
 /// Counters of one backend of one service.
@@ -214,11 +214,11 @@ impl Snapshot {
             table,
             table_capacity,
             snat,
-            closed: shared.flows_closed(),
+            closed: shared.counters.flows_closed(),
             events_lost,
-            gc: shared.gc_totals(),
-            dns: shared.dns().snapshot(),
-            health: shared.health().snapshot(),
+            gc: shared.counters.gc_totals(),
+            dns: shared.dns.snapshot(),
+            health: shared.health.snapshot(),
             process,
         })
     }

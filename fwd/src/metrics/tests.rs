@@ -29,8 +29,9 @@ fn counter(packets: u64, bytes: u64) -> Counter {
 /// `web`'s backend is checked and down; `dns "q"` is not checked.
 fn health_of_web() -> crate::health::HealthSnapshot {
     use crate::{
-        health::{BackendHealth, DownCause, HealthSnapshot, State, Unchecked},
-        reconcile::BackendRef,
+        config::health::Unchecked,
+        health::{book::DownCause, BackendHealth, HealthSnapshot, State},
+        plan::BackendRef,
     };
     let web = BackendRef {
         service: "web".into(),

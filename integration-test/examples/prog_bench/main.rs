@@ -7,7 +7,7 @@
 //! find the same fixed neighbours. Needs root.
 //!
 //! `cargo run --release -p integration-test --example prog_bench -- [--runs N] [--reps R]
-//! [--case NAME]` prints one line per (repetition, case), tab-separated, for the xtask:
+//! [--case NAME]` prints one line per (repetition, case), tab-separated, for the bench:
 //! `case <name> <rep> <runs> <median_ns> <p1_ns> <p99_ns>`.
 //! The kernel's own timing of each run is used (`duration` of the test run);
 //! it includes the test-run harness's timer reads around the program, which
@@ -19,8 +19,7 @@ mod floor;
 use std::net::Ipv4Addr;
 
 use anyhow::{bail, ensure, Context as _, Result};
-use aya::maps::{MapData, RingBuf};
-use fwd::datapath::Datapath;
+use fwd::datapath::{Datapath, FlowEvents};
 use fwd_common::{counters::xdp_action, Flow4Key, IPPROTO_UDP};
 use integration_test::{
     addr::sa,
@@ -206,7 +205,7 @@ fn measure(
 /// the flow events drained between batches, outside the timed runs.
 fn new_flows(
     dp: &mut Datapath,
-    events: &mut RingBuf<MapData>,
+    events: &mut FlowEvents,
     next: &mut usize,
     runs: usize,
     times: &mut Vec<u64>,
@@ -219,7 +218,7 @@ fn new_flows(
                 .context("clearing the table between batches")?;
         }
         if next.is_multiple_of(1024) {
-            while events.next().is_some() {}
+            while events.next_event().is_some() {}
         }
         let host = u8::try_from(10 + (*next / ports) % 200).expect("fits");
         let src = sa(Ipv4Addr::new(198, 18, 0, host), {

@@ -1,4 +1,4 @@
-//! [`dissect`]: reads any frame the builder makes back, layer by layer, and
+//! [`dissect()`]: reads any frame the builder makes back, layer by layer, and
 //! verifies every checksum from scratch.
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -1,11 +1,11 @@
-//! What [`super::dissect`] reads: a frame layer by layer, with the fields
+//! What [`super::dissect()`] reads: a frame layer by layer, with the fields
 //! tests check and whether each checksum is right.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::dissect::{be16, ipv4_header};
 
-/// A frame read by [`super::dissect`].
+/// A frame read by [`super::dissect()`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     /// Ethernet destination MAC.

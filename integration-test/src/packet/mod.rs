@@ -2,7 +2,7 @@
 //! outputs by name ([`PacketBuilder`]: ARP, IPv4 and IPv6 with TCP, UDP,
 //! ICMP and ICMPv6, fragments, extension headers, VLAN tags), and parsers
 //! that read them back with every checksum computed from scratch
-//! ([`parse`] for the IPv4 TCP/UDP the datapath translates, [`dissect`] for
+//! ([`parse()`] for the IPv4 TCP/UDP the datapath translates, [`dissect()`] for
 //! everything).
 //!
 //! ```

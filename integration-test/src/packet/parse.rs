@@ -1,4 +1,4 @@
-//! [`parse`]: reads back an IPv4 TCP/UDP frame, the kind the datapath
+//! [`parse()`]: reads back an IPv4 TCP/UDP frame, the kind the datapath
 //! translates, as the flat [`Parsed`] the packet tests compare.
 
 use std::net::SocketAddrV4;
@@ -9,9 +9,9 @@ use super::{
     ETHERTYPE_IPV4,
 };
 
-/// A frame read by [`parse`]: the fields packet tests compare.
+/// A frame read by [`parse()`]: the fields packet tests compare.
 ///
-/// Written by [`parse`], read by the packet tests to check what the datapath
+/// Written by [`parse()`], read by the packet tests to check what the datapath
 /// rewrote (MACs, addresses, ports, TTL) and what it must not have touched
 /// (VLAN, options, payload), and that both checksums are still right.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct Parsed {
 
 /// Parses an Ethernet frame [+ one 802.1Q tag] + IPv4 + TCP/UDP and verifies
 /// the IPv4 and TCP/UDP checksums from scratch (independently of the
-/// datapath's incremental arithmetic); [`super::dissect`] reads the rest.
+/// datapath's incremental arithmetic); [`super::dissect()`] reads the rest.
 ///
 /// Bytes after the IPv4 total length (Ethernet padding) are ignored. Errors
 /// say what is wrong: too short, not IPv4, stacked VLAN tags, bad IPv4

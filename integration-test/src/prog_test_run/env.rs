@@ -11,8 +11,9 @@ use std::{net::Ipv4Addr, process::Command};
 
 use crate::netns::in_private_netns;
 use fwd::{
+    config::RelaySettings,
     datapath::Datapath,
-    plan::{Plan, PlannedBackend, PlannedService, RelaySettings},
+    plan::{Plan, PlannedBackend, PlannedService},
 };
 use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
 

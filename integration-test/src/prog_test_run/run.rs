@@ -1,26 +1,21 @@
 //! Running the program once on a frame, and observing what it changed.
 
-use std::{mem::size_of, time::Duration};
+use std::time::Duration;
 
-use aya::{
-    maps::{MapData, RingBuf},
-    programs::{ProgramError, TestRun as _, TestRunOptions},
-};
-use fwd::datapath::Datapath;
+use aya::programs::{ProgramError, TestRun as _, TestRunOptions};
+use fwd::datapath::{Datapath, FlowEvents};
 use fwd_common::{BackendStats, Counter, FlowEvent, Reason};
 
 /// Size of `struct xdp_md` (include/uapi/linux/bpf.h).
 const XDP_MD_LEN: usize = 24;
 
 /// Every flow event queued in the ring buffer, oldest first.
-pub fn drain_events(ring: &mut RingBuf<MapData>) -> Vec<FlowEvent> {
+pub fn drain_events(ring: &mut FlowEvents) -> Vec<FlowEvent> {
     let mut events = Vec::new();
-    while let Some(item) = ring.next() {
-        assert_eq!(item.len(), size_of::<FlowEvent>(), "event size");
-        // SAFETY: the datapath writes whole FlowEvents; read_unaligned copes
-        // with the ring's 8-byte alignment.
-        events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<FlowEvent>()) });
+    while let Some(e) = ring.next_event() {
+        events.push(e);
     }
+    assert_eq!(ring.skipped(), 0, "ring items shorter than an event");
     events
 }
 

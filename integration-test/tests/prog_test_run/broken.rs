@@ -5,7 +5,7 @@
 //! loader's own API stays free of test-only writers.
 
 use aya::maps::{Array, DevMapHash, HashMap, Map, MapData};
-use fwd::{datapath::Datapath, plan::RelaySettings};
+use fwd::{config::RelaySettings, datapath::Datapath};
 use fwd_common::{
     counters::xdp_action,
     flow::tcp_flags::*,

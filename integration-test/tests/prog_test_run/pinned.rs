@@ -7,8 +7,8 @@
 use std::{path::PathBuf, process::Command};
 
 use fwd::{
+    config::RelaySettings,
     datapath::{AttachMode, AttachedMode, Datapath, DatapathError, Origin},
-    plan::RelaySettings,
 };
 use fwd_common::{counters::xdp_action, flow::tcp_flags::*, Reason};
 use integration_test::{

@@ -1,7 +1,7 @@
 //! Scenario tests: sequences a table row cannot express (a whole TCP
 //! connection's events, SNAT port exhaustion, a full connection table).
 
-use fwd::{datapath::Datapath, plan::RelaySettings};
+use fwd::{config::RelaySettings, datapath::Datapath};
 use fwd_common::{
     counters::xdp_action,
     events::{end_reason, EVENT_END, EVENT_START},

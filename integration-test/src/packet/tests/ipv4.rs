@@ -1,5 +1,5 @@
 //! IPv4 TCP/UDP: builder/parser round trips, checks against a published
-//! example, and what [`parse`] refuses.
+//! example, and what [`parse()`] refuses.
 
 use std::net::Ipv4Addr;
 

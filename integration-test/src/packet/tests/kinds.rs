@@ -1,5 +1,5 @@
 //! Round trips of every kind the builder makes beyond IPv4 TCP/UDP: each
-//! is built by name, read back by [`dissect`] with every field the tests
+//! is built by name, read back by [`dissect()`] with every field the tests
 //! need and every checksum valid.
 
 use std::net::SocketAddrV6;

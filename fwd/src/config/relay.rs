@@ -1,0 +1,52 @@
+//! The `[relay]` table: settings of the datapath, the GC and the loader,
+//! with their defaults.
+
+use std::{ops::RangeInclusive, time::Duration};
+
+/// The `[relay]` settings, read by the loader, the datapath (SNAT ports, via
+/// `RELAY_CONFIG`) and the GC (timeouts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// SNAT source ports (inclusive); must not overlap the host's
+    /// `ip_local_port_range`.
+    pub snat_ports: RangeInclusive<u16>,
+    /// Most flows; `CT4` gets `2 * max_flows` entries (two halves per flow).
+    pub max_flows: u32,
+    /// Idle timeout of an established TCP flow.
+    pub tcp_established: Duration,
+    /// Idle timeout of an opening or closing TCP flow.
+    pub tcp_transitory: Duration,
+    /// Idle timeout of a UDP flow.
+    pub udp: Duration,
+    /// How often the GC scans `CT4`.
+    pub gc_interval: Duration,
+    /// Most services; `MAGLEV` holds two tables per service (one in use,
+    /// one to switch to when the service changes).
+    pub max_services: u32,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            snat_ports: 10_000..=32_767,
+            max_flows: 131_072,
+            tcp_established: Duration::from_secs(2 * 3600 + 4 * 60),
+            tcp_transitory: Duration::from_secs(4 * 60),
+            udp: Duration::from_secs(5 * 60),
+            gc_interval: Duration::from_secs(10),
+            max_services: 64,
+        }
+    }
+}
+
+impl RelaySettings {
+    /// Entries of `CT4`: two per flow.
+    pub fn ct_entries(&self) -> u32 {
+        self.max_flows.saturating_mul(2)
+    }
+
+    /// Number of Maglev tables in `MAGLEV`: two per service.
+    pub fn maglev_tables(&self) -> u32 {
+        self.max_services.saturating_mul(2)
+    }
+}
