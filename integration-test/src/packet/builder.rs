@@ -99,42 +99,22 @@ impl PacketBuilder {
     /// acknowledgement number [`TCP_ACK`] when ACK is set, window
     /// [`TCP_WINDOW`], no TCP options.
     pub fn tcp(src: SocketAddrV4, dst: SocketAddrV4, flags: u8) -> Self {
-        let l4 = L4::Tcp {
-            src_port: src.port(),
-            dst_port: dst.port(),
-            flags,
-        };
-        Self::v4(*src.ip(), *dst.ip(), l4)
+        Self::v4(*src.ip(), *dst.ip(), L4::tcp(src.port(), dst.port(), flags))
     }
 
     /// A UDP datagram from `src` to `dst`.
     pub fn udp(src: SocketAddrV4, dst: SocketAddrV4) -> Self {
-        let l4 = L4::Udp {
-            src_port: src.port(),
-            dst_port: dst.port(),
-            zero_checksum: false,
-        };
-        Self::v4(*src.ip(), *dst.ip(), l4)
+        Self::v4(*src.ip(), *dst.ip(), L4::udp(src.port(), dst.port()))
     }
 
     /// A TCP segment over IPv6, as [`PacketBuilder::tcp`].
     pub fn tcp6(src: SocketAddrV6, dst: SocketAddrV6, flags: u8) -> Self {
-        let l4 = L4::Tcp {
-            src_port: src.port(),
-            dst_port: dst.port(),
-            flags,
-        };
-        Self::v6(*src.ip(), *dst.ip(), l4)
+        Self::v6(*src.ip(), *dst.ip(), L4::tcp(src.port(), dst.port(), flags))
     }
 
     /// A UDP datagram over IPv6.
     pub fn udp6(src: SocketAddrV6, dst: SocketAddrV6) -> Self {
-        let l4 = L4::Udp {
-            src_port: src.port(),
-            dst_port: dst.port(),
-            zero_checksum: false,
-        };
-        Self::v6(*src.ip(), *dst.ip(), l4)
+        Self::v6(*src.ip(), *dst.ip(), L4::udp(src.port(), dst.port()))
     }
 
     /// An ICMP echo request (ping) with identifier `id` and sequence number

@@ -3,23 +3,15 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub(super) use super::frame::Arp;
 use super::ipv6::Ipv6Ext;
 
-/// What follows the link header.
+/// What follows the link header (an ARP message is held as
+/// [`super::dissect()`] reads it back).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Net {
     Arp(Arp),
     Ip(Ip),
-}
-
-/// An ARP message for IPv4 over Ethernet (RFC 826).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Arp {
-    pub op: u16,
-    pub sender_mac: [u8; 6],
-    pub sender_ip: Ipv4Addr,
-    pub target_mac: [u8; 6],
-    pub target_ip: Ipv4Addr,
 }
 
 /// An IP packet: its header, transport header and payload.
@@ -76,4 +68,24 @@ pub(super) enum L4 {
     /// ICMP over IPv4, ICMPv6 over IPv6: type, code, the 4 bytes after the
     /// checksum; the message body is the payload.
     Icmp { ty: u8, code: u8, rest: [u8; 4] },
+}
+
+impl L4 {
+    /// A TCP header between these ports.
+    pub fn tcp(src_port: u16, dst_port: u16, flags: u8) -> L4 {
+        L4::Tcp {
+            src_port,
+            dst_port,
+            flags,
+        }
+    }
+
+    /// A UDP header between these ports, its checksum computed.
+    pub fn udp(src_port: u16, dst_port: u16) -> L4 {
+        L4::Udp {
+            src_port,
+            dst_port,
+            zero_checksum: false,
+        }
+    }
 }

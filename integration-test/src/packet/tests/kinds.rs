@@ -2,8 +2,6 @@
 //! is built by name, read back by [`dissect()`] with every field the tests
 //! need and every checksum valid.
 
-use std::net::SocketAddrV6;
-
 use super::*;
 use crate::packet::{icmp::unreachable, *};
 
@@ -126,11 +124,7 @@ fn icmp_errors_quote_the_datagram() {
 
 #[test]
 fn ipv6_with_every_extension_header() {
-    let (src, dst) = (
-        SocketAddrV6::new(HOST6_A, 5000, 0, 0),
-        SocketAddrV6::new(HOST6_B, 53, 0, 0),
-    );
-    let frame = PacketBuilder::udp6(src, dst)
+    let frame = PacketBuilder::udp6(CLIENT6, SERVER6)
         .payload(b"query")
         .ipv6_ext(Ipv6Ext::HopByHop(vec![5, 2, 0, 0]))
         .ipv6_ext(Ipv6Ext::Routing {
@@ -162,7 +156,7 @@ fn ipv6_with_every_extension_header() {
         (5000, 53, &b"query"[..])
     );
 
-    let tcp = PacketBuilder::tcp6(src, dst, SYN).build();
+    let tcp = PacketBuilder::tcp6(CLIENT6, SERVER6, SYN).build();
     let L4::Tcp(t) = ipv6(&tcp).l4 else {
         panic!("TCP")
     };
@@ -172,11 +166,7 @@ fn ipv6_with_every_extension_header() {
 
 #[test]
 fn ipv6_later_fragment_has_no_transport_header() {
-    let (src, dst) = (
-        SocketAddrV6::new(HOST6_A, 5000, 0, 0),
-        SocketAddrV6::new(HOST6_B, 53, 0, 0),
-    );
-    let frame = PacketBuilder::udp6(src, dst)
+    let frame = PacketBuilder::udp6(CLIENT6, SERVER6)
         .ipv6_ext(Ipv6Ext::Fragment {
             offset: 185,
             more: false,
@@ -197,11 +187,7 @@ fn icmpv6_echo_and_packet_too_big() {
     let m = icmp(ipv6(&PacketBuilder::icmp6_echo_reply(HOST6_B, HOST6_A, 9, 3).build()).l4);
     assert_eq!((m.ty, m.checksum_valid), (129, true));
 
-    let big = PacketBuilder::udp6(
-        SocketAddrV6::new(HOST6_A, 5000, 0, 0),
-        SocketAddrV6::new(HOST6_B, 53, 0, 0),
-    )
-    .payload(&[0x78; 1400]);
+    let big = PacketBuilder::udp6(CLIENT6, SERVER6).payload(&[0x78; 1400]);
     let quote = big.ip_quote(1280 - 40 - 8 - 40);
     let ptb = PacketBuilder::icmp6_error(
         ROUTER6,

@@ -4,8 +4,6 @@
 //! shared by the builder and the parser (a checksum, a field offset, a
 //! padding rule) cannot pass unnoticed.
 
-use std::net::SocketAddrV6;
-
 use super::*;
 use crate::packet::{icmp::unreachable, *};
 
@@ -139,24 +137,21 @@ fn ipv6_extension_headers() {
     ]);
     let mut routing = vec![0; 4]; // reserved
     routing.extend_from_slice(&ROUTER6.octets());
-    let b = PacketBuilder::udp6(
-        SocketAddrV6::new(HOST6_A, 5000, 0, 0),
-        SocketAddrV6::new(HOST6_B, 53, 0, 0),
-    )
-    .payload(b"query")
-    .ipv6_ext(Ipv6Ext::HopByHop(vec![5, 2, 0, 0]))
-    .ipv6_ext(Ipv6Ext::Routing {
-        routing_type: 0,
-        segments_left: 0,
-        data: routing,
-    })
-    .ipv6_ext(Ipv6Ext::DestinationOptions(vec![1, 4, 0, 0, 0, 0]))
-    .ipv6_ext(Ipv6Ext::Fragment {
-        offset: 0,
-        more: true,
-        id: 0x0102_0304,
-    })
-    .macs(C, R);
+    let b = PacketBuilder::udp6(CLIENT6, SERVER6)
+        .payload(b"query")
+        .ipv6_ext(Ipv6Ext::HopByHop(vec![5, 2, 0, 0]))
+        .ipv6_ext(Ipv6Ext::Routing {
+            routing_type: 0,
+            segments_left: 0,
+            data: routing,
+        })
+        .ipv6_ext(Ipv6Ext::DestinationOptions(vec![1, 4, 0, 0, 0, 0]))
+        .ipv6_ext(Ipv6Ext::Fragment {
+            offset: 0,
+            more: true,
+            id: 0x0102_0304,
+        })
+        .macs(C, R);
     assert_eq!(b.build(), want);
 }
 
@@ -187,11 +182,7 @@ fn icmpv6_packet_too_big() {
         "00000000000213880035001cdbcf787878787878787878787878787878787878",
         "7878",
     ]);
-    let original = PacketBuilder::udp6(
-        SocketAddrV6::new(HOST6_A, 5000, 0, 0),
-        SocketAddrV6::new(HOST6_B, 53, 0, 0),
-    )
-    .payload(&[b'x'; 20]);
+    let original = PacketBuilder::udp6(CLIENT6, SERVER6).payload(&[b'x'; 20]);
     let error = Icmpv6Error::PacketTooBig { mtu: 1280 };
     let b = PacketBuilder::icmp6_error(ROUTER6, HOST6_A, error, &original.ip_datagram()).macs(R, C);
     assert_eq!(b.build(), want);

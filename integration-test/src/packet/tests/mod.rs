@@ -1,7 +1,7 @@
 //! Unit tests of the builder and the parsers: round trips, checksums, what
 //! the parsers refuse, and known-answer bytes for every kind of packet.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
 
 pub(super) use crate::addr::sa;
 
@@ -23,6 +23,9 @@ const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
 const HOST6_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const HOST6_B: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 const ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x99);
+/// A UDP client and server over IPv6.
+const CLIENT6: SocketAddrV6 = SocketAddrV6::new(HOST6_A, 5000, 0, 0);
+const SERVER6: SocketAddrV6 = SocketAddrV6::new(HOST6_B, 53, 0, 0);
 
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
