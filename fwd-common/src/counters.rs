@@ -112,6 +112,31 @@ reasons! {
     /// A new flow, but `RELAY_CONFIG` holds no SNAT port range: the loader
     /// writes it before it attaches, so it did not (a loader bug).
     DropNoSnatPorts = 23, "drop_no_snat_ports", DROP;
+    /// An ICMP error (destination unreachable, time exceeded, parameter
+    /// problem) about a packet of a relayed flow, translated for the other
+    /// side (RFC 5508) and sent back out of the interface it arrived on.
+    ForwardedIcmpErrorTx = 24, "forwarded_icmp_error_tx", TX;
+    /// The same, redirected to another attached interface.
+    ForwardedIcmpErrorRedirect = 25, "forwarded_icmp_error_redirect", REDIRECT;
+    /// ICMP of no relayed flow: an error about a packet whose source port
+    /// is not a SNAT port (the host's own traffic), or an echo reply no
+    /// session expects. The kernel's.
+    PassIcmpNoFlow = 26, "pass_icmp_no_flow", PASS;
+    /// An ICMP error quoting a SNAT port that no live flow holds, or sent
+    /// to someone other than the sender of the packet it quotes: stale or
+    /// forged, dropped (RFC 5508 REQ-3).
+    DropIcmpNoFlow = 27, "drop_icmp_no_flow", DROP;
+    /// An ICMP error whose ICMP checksum is wrong.
+    DropIcmpBadChecksum = 28, "drop_icmp_bad_checksum", DROP;
+    /// An ICMP error whose quoted packet is malformed or cut before its
+    /// ports.
+    DropIcmpTruncated = 29, "drop_icmp_truncated", DROP;
+    /// An ICMP error whose ICMP message is longer than the program verifies
+    /// (576 bytes: a whole error is at most 576 bytes, RFC 1812 4.3.2.3).
+    DropIcmpTooLong = 30, "drop_icmp_too_long", DROP;
+    /// An echo request to a VIP that no service relays ICMP to (none is a
+    /// whole address of protocol "any"), answered from the VIP itself.
+    AnsweredEcho = 31, "answered_echo", TX;
 }
 
 /// Number of reasons.
@@ -221,7 +246,10 @@ mod tests {
         assert_eq!(Reason::DropNoMaglevEntry as u32, 21);
         assert_eq!(Reason::DropNoBackendEntry as u32, 22);
         assert_eq!(Reason::DropNoSnatPorts as u32, 23);
-        assert_eq!(REASON_COUNT, 24);
+        assert_eq!(Reason::ForwardedIcmpErrorTx as u32, 24);
+        assert_eq!(Reason::DropIcmpTooLong as u32, 30);
+        assert_eq!(Reason::AnsweredEcho as u32, 31);
+        assert_eq!(REASON_COUNT, 32);
     }
 
     #[test]
@@ -232,7 +260,7 @@ mod tests {
                 "forwarded" => r.action() == xdp_action::TX || r.action() == xdp_action::REDIRECT,
                 "pass" => r.action() == xdp_action::PASS,
                 "drop" => r.action() == xdp_action::DROP,
-                "reject" => r.action() == xdp_action::TX,
+                "reject" | "answered" => r.action() == xdp_action::TX,
                 _ => false,
             };
             assert!(expected, "{r:?}");

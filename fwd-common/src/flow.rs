@@ -177,6 +177,8 @@ impl Flow4 {
 pub enum FlowState {
     /// UDP: idle timeout only.
     Udp,
+    /// ICMP echo (a query session, RFC 5508): idle timeout only.
+    Icmp,
     /// TCP opening: SYN seen, not yet answered both ways.
     TcpOpening,
     /// TCP established: SYN seen in both directions, no FIN or RST.
@@ -188,6 +190,9 @@ pub enum FlowState {
 /// The state of a flow of protocol `proto` whose halves saw `forward_flags`
 /// and `reply_flags`.
 pub const fn flow_state(proto: u8, forward_flags: u8, reply_flags: u8) -> FlowState {
+    if proto == crate::IPPROTO_ICMP {
+        return FlowState::Icmp;
+    }
     if proto != crate::IPPROTO_TCP {
         return FlowState::Udp;
     }

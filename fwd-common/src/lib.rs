@@ -35,6 +35,8 @@ pub use events::FlowEvent;
 pub use flow::{Flow4, Flow4Key};
 pub use service::{Backend4, Service4, Service4Key};
 
+/// IP protocol number of ICMP.
+pub const IPPROTO_ICMP: u8 = 1;
 /// IANA protocol number of TCP.
 pub const IPPROTO_TCP: u8 = 6;
 /// IANA protocol number of UDP.

@@ -15,12 +15,22 @@ pub struct Service4Key {
     pub addr: u32,
     /// VIP port, network order; 0 for a whole-address service.
     pub port: u16,
-    /// [`crate::IPPROTO_TCP`] or [`crate::IPPROTO_UDP`].
+    /// [`crate::IPPROTO_TCP`], [`crate::IPPROTO_UDP`] or
+    /// [`crate::IPPROTO_ICMP`] (echo requests, port 0).
     pub proto: u8,
     /// Padding; zero.
     pub pad: u8,
 }
 const _: () = assert!(core::mem::size_of::<Service4Key>() == 8);
+
+/// Bits of [`Service4::flags`].
+pub mod service_flags {
+    /// An ICMP entry (port 0) of a VIP none of whose services relays ICMP
+    /// (no whole-address service of protocol "any"): the datapath answers
+    /// echo requests to the VIP itself, so `ping VIP` works for every
+    /// service.
+    pub const ANSWER_ECHO: u32 = 1;
+}
 
 impl Service4Key {
     /// A key from host-order values (`port` 0: whole address).
@@ -43,7 +53,7 @@ pub struct Service4 {
     /// Number of backends that take new flows (weight above 0); 0 means none
     /// (new flows dropped).
     pub backend_count: u32,
-    /// Reserved for flags; zero.
+    /// [`service_flags`]; zero for a relayed service.
     pub flags: u32,
     /// The Maglev table of this service in [`crate::maps::MAGLEV`].
     pub maglev_table: u32,

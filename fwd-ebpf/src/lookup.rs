@@ -2,14 +2,17 @@
 //! backend a new flow goes to. Never writes.
 
 use fwd_common::{
-    flow::tcp_flags, hash::flow_hash4, maps::NO_BACKEND, service::maglev_index, Backend4, Flow4,
-    Reason, Service4Key, IPPROTO_TCP,
+    flow::tcp_flags,
+    hash::flow_hash4,
+    maps::NO_BACKEND,
+    service::{maglev_index, service_flags},
+    Backend4, Flow4, Reason, Service4Key, IPPROTO_ICMP, IPPROTO_TCP,
 };
 
 use crate::{
     maps::{BACKENDS4, CT4, MAGLEV, SERVICES4},
     nat::Nat,
-    parse::Packet,
+    parse::{Packet, ICMP_ECHO_REQUEST},
 };
 
 /// What a packet to the relay is: relayed, or refused from the VIP.
@@ -19,6 +22,9 @@ pub enum Lookup {
     /// The first packet of a flow to a service with no usable backend: the
     /// entry point answers it (see `rewrite::reject`); it is never tracked.
     Reject,
+    /// An echo request to a VIP that no service relays ICMP to: the entry
+    /// point answers it from the VIP (see `rewrite::echo_reply`).
+    AnswerEcho,
 }
 
 /// The flow a relayed packet belongs to.
@@ -90,6 +96,15 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
             != tcp_flags::SYN
     {
         return Err(Reason::PassTcpNoFlow);
+    }
+    // Only an echo request opens an ICMP session.
+    if key.proto == IPPROTO_ICMP {
+        if pkt.icmp_type != ICMP_ECHO_REQUEST {
+            return Err(Reason::PassIcmpNoFlow);
+        }
+        if service.flags & service_flags::ANSWER_ECHO != 0 {
+            return Ok(Lookup::AnswerEcho);
+        }
     }
     if service.backend_count == 0 {
         return Ok(Lookup::Reject);

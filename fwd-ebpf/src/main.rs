@@ -3,7 +3,10 @@
 //! Stages, each returning `Result<_, Reason>` so any step can end processing
 //! with its own counted reason: parse -> lookup -> route -> conntrack ->
 //! rewrite (the only writer of the packet) -> redirect. The route is looked
-//! up before conntrack so a packet with no route creates no flow.
+//! up before conntrack so a packet with no route creates no flow. ICMP
+//! errors about relayed flows take their own path (`icmp`): parse the
+//! quoted packet -> find its flow (read only) -> route -> rewrite ->
+//! redirect.
 #![no_std]
 #![no_main]
 // The #[xdp] macro wraps the documented entry point in an exported function
@@ -12,7 +15,9 @@
 
 mod access;
 mod conntrack;
+mod csum;
 mod events;
+mod icmp;
 mod lookup;
 mod maps;
 mod nat;
@@ -23,12 +28,13 @@ mod route;
 mod stats;
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
-use fwd_common::Reason;
+use fwd_common::{Reason, IPPROTO_ICMP};
 
 use crate::{
     access::frame_len,
     lookup::{Lookup, Target},
     nat::Nat,
+    route::Leaving,
     stats::InterfaceCounters,
 };
 
@@ -45,17 +51,23 @@ pub fn fwd_xdp(ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
-    let pkt = parse::parse(ctx)?;
-    let found = lookup::lookup(&pkt)?;
-    if pkt.ttl <= 1 {
-        return Err(Reason::PassTtlExpired);
+    let ip = parse::ipv4(ctx)?;
+    if ip.proto == IPPROTO_ICMP && icmp::is_error(ctx, &ip)? {
+        return icmp::relay_error(ctx, &ip);
     }
-    let target = match found {
-        Lookup::Relay(target) => target,
+    let pkt = parse::transport(ctx, &ip)?;
+    let target = match lookup::lookup(&pkt)? {
+        // The VIP itself is the destination of an echo it answers.
+        Lookup::AnswerEcho => {
+            rewrite::echo_reply(ctx, &pkt)?;
+            return Ok(Reason::AnsweredEcho);
+        }
+        _ if pkt.ttl <= 1 => return Err(Reason::PassTtlExpired),
         Lookup::Reject => {
             rewrite::reject(ctx, &pkt)?;
             return Ok(Reason::RejectNoBackend);
         }
+        Lookup::Relay(target) => target,
     };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
@@ -65,10 +77,16 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
             let f = unsafe { &**flow };
             match route::cached(ctx, f, now) {
                 Some(egress) => (egress, false),
-                None => (route::route(ctx, &pkt, &Nat::of(f))?, true),
+                None => (
+                    route::route(ctx, &Leaving::packet(&pkt), &Nat::of(f))?,
+                    true,
+                ),
             }
         }
-        Target::New(new) => (route::route(ctx, &pkt, &new.towards_backend())?, true),
+        Target::New(new) => (
+            route::route(ctx, &Leaving::packet(&pkt), &new.towards_backend())?,
+            true,
+        ),
     };
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;

@@ -1,8 +1,16 @@
-//! Stage 1: parse. Reads Ethernet (one optional 802.1Q/802.1ad tag), IPv4
-//! (honouring IHL, options allowed) and the TCP or UDP ports. Never writes.
+//! Stage 1: parse. Reads Ethernet (one optional 802.1Q/802.1ad tag) and
+//! IPv4 (honouring IHL, options allowed) in [`ipv4`], then the TCP or UDP
+//! ports, or the identifier of an ICMP echo, in [`transport`] (ICMP errors
+//! go to `crate::icmp` instead). Never writes.
+//!
+//! An echo's identifier stands in for a port, on the side a reply to it
+//! would carry it: an echo request is keyed (client, id, VIP, 0), an echo
+//! reply (backend, 0, SNAT address, id), so the two halves of an echo
+//! session pair up like those of a UDP flow, the identifier translated
+//! like a source port (RFC 5508 REQ-1).
 
 use aya_ebpf::programs::XdpContext;
-use fwd_common::{Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{Flow4Key, Reason, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use network_types::{
     eth::{EthHdr, EtherType},
     ip::Ipv4Hdr,
@@ -16,6 +24,32 @@ use crate::access::ptr_at;
 const VLAN_LEN: usize = 4;
 /// Offset of the flags byte in the TCP header.
 const TCP_FLAGS_OFFSET: usize = 13;
+/// Length of the ICMP echo header (type, code, checksum, id, sequence).
+const ICMP_ECHO_LEN: usize = 8;
+/// ICMP echo request.
+pub const ICMP_ECHO_REQUEST: u8 = 8;
+/// ICMP echo reply.
+pub const ICMP_ECHO_REPLY: u8 = 0;
+
+/// The IPv4 header of a frame, as read.
+pub struct Ipv4 {
+    /// Offset of the IPv4 header in the frame.
+    pub l3_off: usize,
+    /// Offset of what follows the header (options included).
+    pub l4_off: usize,
+    /// Source address (network order).
+    pub src_addr: u32,
+    /// Destination address (network order).
+    pub dst_addr: u32,
+    /// IP protocol.
+    pub proto: u8,
+    /// TTL.
+    pub ttl: u8,
+    /// TOS.
+    pub tos: u8,
+    /// Total length, host order; the frame holds all of it.
+    pub ip_len: u16,
+}
 
 /// What the later stages need to know about a packet.
 pub struct Packet {
@@ -29,15 +63,19 @@ pub struct Packet {
     pub ttl: u8,
     /// IPv4 TOS (for the route lookup).
     pub tos: u8,
-    /// TCP flags (0 for UDP).
+    /// TCP flags (0 for UDP and ICMP).
     pub tcp_flags: u8,
+    /// ICMP type ([`ICMP_ECHO_REQUEST`] or [`ICMP_ECHO_REPLY`]; 0 for TCP
+    /// and UDP).
+    pub icmp_type: u8,
     /// IPv4 total length, host order.
     pub ip_len: u16,
 }
 
-/// Parses the frame, or says why the program will not handle it.
+/// Parses Ethernet and IPv4, or says why the program will not handle the
+/// frame (not IPv4, a fragment, malformed or truncated).
 #[inline(always)]
-pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
+pub fn ipv4(ctx: &XdpContext) -> Result<Ipv4, Reason> {
     let eth: *const EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: ptr_at checked that the header is inside the packet.
     let mut ether_type = unsafe { (*eth).ether_type };
@@ -77,8 +115,25 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
     if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
         return Err(Reason::PassFragment);
     }
+    Ok(Ipv4 {
+        l3_off,
+        l4_off: l3_off + ihl,
+        src_addr: u32::from_ne_bytes(ip.src_addr),
+        dst_addr: u32::from_ne_bytes(ip.dst_addr),
+        proto: ip.proto,
+        ttl: ip.ttl,
+        tos: ip.tos,
+        ip_len,
+    })
+}
+
+/// Reads the TCP or UDP ports after `ip`, or says why the program will not
+/// handle the packet.
+#[inline(always)]
+pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
     let proto = ip.proto;
-    let l4_off = l3_off + ihl;
+    let l4_off = ip.l4_off;
+    let mut icmp_type = 0;
     let (src_port, dst_port, tcp_flags, l4_len) = match proto {
         IPPROTO_TCP => {
             let tcp: *const TcpHdr = ptr_at(ctx, l4_off)?;
@@ -98,24 +153,37 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
             // SAFETY: checked by ptr_at.
             unsafe { ((*udp).src, (*udp).dst, 0, UdpHdr::LEN) }
         }
+        IPPROTO_ICMP => {
+            let echo: *const [u8; ICMP_ECHO_LEN] = ptr_at(ctx, l4_off)?;
+            // SAFETY: checked by ptr_at.
+            let echo = unsafe { *echo };
+            let id = [echo[4], echo[5]];
+            icmp_type = echo[0];
+            match icmp_type {
+                ICMP_ECHO_REQUEST => (id, [0, 0], 0, ICMP_ECHO_LEN),
+                ICMP_ECHO_REPLY => ([0, 0], id, 0, ICMP_ECHO_LEN),
+                _ => return Err(Reason::PassNotTcpUdp),
+            }
+        }
         _ => return Err(Reason::PassNotTcpUdp),
     };
-    if (ip_len as usize) < ihl + l4_len {
+    if (ip.ip_len as usize) < (l4_off - ip.l3_off) + l4_len {
         return Err(Reason::DropTruncated);
     }
     Ok(Packet {
-        l3_off,
+        l3_off: ip.l3_off,
         l4_off,
         key: Flow4Key::from_raw(
-            u32::from_ne_bytes(ip.src_addr),
+            ip.src_addr,
             u16::from_ne_bytes(src_port),
-            u32::from_ne_bytes(ip.dst_addr),
+            ip.dst_addr,
             u16::from_ne_bytes(dst_port),
             proto,
         ),
         ttl: ip.ttl,
         tos: ip.tos,
         tcp_flags,
-        ip_len,
+        icmp_type,
+        ip_len: ip.ip_len,
     })
 }

@@ -19,3 +19,14 @@ pub fn send(egress: &Egress) -> Reason {
         Egress::Kernel(reason) => *reason,
     }
 }
+
+/// The reason for a translated ICMP error leaving by `egress`: the same
+/// actions as [`send`], counted apart.
+#[inline(always)]
+pub fn send_icmp_error(egress: &Egress) -> Reason {
+    match send(egress) {
+        Reason::ForwardedTx => Reason::ForwardedIcmpErrorTx,
+        Reason::ForwardedRedirect => Reason::ForwardedIcmpErrorRedirect,
+        other => other,
+    }
+}

@@ -16,7 +16,11 @@ use aya_ebpf::{
 };
 use fwd_common::{flow::EGRESS_CACHE_NS, Flow4, Reason};
 
-use crate::{maps::DEVMAP, nat::Nat, parse::Packet};
+use crate::{
+    maps::DEVMAP,
+    nat::Nat,
+    parse::{Ipv4, Packet},
+};
 
 /// `AF_INET`.
 const AF_INET: u8 = 2;
@@ -69,18 +73,50 @@ pub fn cached(ctx: &XdpContext, flow: &Flow4, now: u64) -> Option<Egress> {
     })
 }
 
-/// Looks up the route of `pkt` translated to `nat`.
+/// What the FIB is told of a packet besides its translated addresses.
+pub struct Leaving {
+    /// IP protocol.
+    pub proto: u8,
+    /// TOS.
+    pub tos: u8,
+    /// Total length, host order (for the egress MTU check).
+    pub ip_len: u16,
+}
+
+impl Leaving {
+    /// A TCP or UDP packet.
+    #[inline(always)]
+    pub fn packet(pkt: &Packet) -> Leaving {
+        Leaving {
+            proto: pkt.key.proto,
+            tos: pkt.tos,
+            ip_len: pkt.ip_len,
+        }
+    }
+
+    /// Any IPv4 packet (an ICMP error).
+    #[inline(always)]
+    pub fn ipv4(ip: &Ipv4) -> Leaving {
+        Leaving {
+            proto: ip.proto,
+            tos: ip.tos,
+            ip_len: ip.ip_len,
+        }
+    }
+}
+
+/// Looks up the route of a packet `leaving`, translated to `nat`.
 #[inline(always)]
-pub fn route(ctx: &XdpContext, pkt: &Packet, nat: &Nat) -> Result<Egress, Reason> {
+pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, Reason> {
     // SAFETY: an all-zero bpf_fib_lookup is a valid input struct.
     let mut params: FibParams = unsafe { core::mem::zeroed() };
     params.family = AF_INET;
-    params.l4_protocol = pkt.key.proto;
+    params.l4_protocol = leaving.proto;
     params.sport = nat.src_port;
     params.dport = nat.dst_port;
-    params.__bindgen_anon_1.tot_len = pkt.ip_len;
+    params.__bindgen_anon_1.tot_len = leaving.ip_len;
     params.ifindex = ctx.ingress_ifindex() as u32;
-    params.__bindgen_anon_2.tos = pkt.tos;
+    params.__bindgen_anon_2.tos = leaving.tos;
     params.__bindgen_anon_3.ipv4_src = nat.src_addr;
     params.__bindgen_anon_4.ipv4_dst = nat.dst_addr;
     // SAFETY: params is a valid, writable bpf_fib_lookup of the size given.

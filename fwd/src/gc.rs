@@ -76,6 +76,7 @@ fn last_activity(half: &Flow4) -> u64 {
 pub(crate) fn timeout(state: FlowState, settings: &RelaySettings) -> Duration {
     match state {
         FlowState::Udp => settings.udp,
+        FlowState::Icmp => settings.icmp,
         FlowState::TcpEstablished => settings.tcp_established,
         FlowState::TcpOpening | FlowState::TcpClosing => settings.tcp_transitory,
     }

@@ -8,9 +8,9 @@
 
 use std::net::Ipv4Addr;
 
-use fwd_common::{Service4Key, IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{Service4Key, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
-use crate::config::{Config, RelaySettings, Snat};
+use crate::config::{Config, Protocol, RelaySettings, Snat};
 
 /// Everything `fwd attach` installs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,12 +131,18 @@ impl Plan {
                 });
                 next_backend += 1;
             }
+            let mut protocols = s.protocol.ipprotos();
+            // A whole-address service of every protocol relays ICMP echo
+            // too (ping through the VIP reaches a backend).
+            if s.listen.port.is_none() && s.protocol == Protocol::Any {
+                protocols.push(IPPROTO_ICMP);
+            }
             services.push(PlannedService {
                 id: id as u32,
                 name: s.name.clone(),
                 vip: s.listen.addr,
                 port: s.listen.port,
-                protocols: s.protocol.ipprotos(),
+                protocols,
                 backends,
             });
         }
@@ -144,6 +150,24 @@ impl Plan {
             services,
             settings: config.relay.clone(),
         })
+    }
+
+    /// The ICMP keys of VIPs that no service relays ICMP to (none is
+    /// whole-address with protocol "any"), with the id of the VIP's first
+    /// service: the datapath answers echo requests to them itself.
+    pub fn echo_answers(&self) -> Vec<(Service4Key, u32)> {
+        let mut out: Vec<(Service4Key, u32)> = Vec::new();
+        for s in &self.services {
+            let relayed = self
+                .services
+                .iter()
+                .any(|o| o.vip == s.vip && o.protocols.contains(&IPPROTO_ICMP));
+            let key = Service4Key::new(s.vip, 0, IPPROTO_ICMP);
+            if !relayed && !out.iter().any(|(k, _)| *k == key) {
+                out.push((key, s.id));
+            }
+        }
+        out
     }
 
     /// Every backend with its service, in id order.
@@ -159,6 +183,7 @@ pub fn proto_name(proto: u8) -> &'static str {
     match proto {
         IPPROTO_TCP => "tcp",
         IPPROTO_UDP => "udp",
+        IPPROTO_ICMP => "icmp",
         _ => "?",
     }
 }
@@ -191,7 +216,11 @@ snat = "198.19.1.254"
         assert_eq!(plan.services.len(), 2);
         let (a, b) = (&plan.services[0], &plan.services[1]);
         assert_eq!((a.id, b.id), (0, 1));
-        assert_eq!(a.protocols, vec![IPPROTO_TCP, IPPROTO_UDP]);
+        assert_eq!(
+            a.protocols,
+            vec![IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP],
+            "a whole-address service of every protocol relays ICMP echo"
+        );
         assert_eq!(b.protocols, vec![IPPROTO_UDP]);
         let ids: Vec<u32> = plan.backends().map(|(_, b)| b.id).collect();
         assert_eq!(ids, vec![0, 1, 2]);
@@ -208,8 +237,17 @@ snat = "198.19.1.254"
             vec![
                 Service4Key::new(Ipv4Addr::new(198, 18, 0, 10), 0, IPPROTO_TCP),
                 Service4Key::new(Ipv4Addr::new(198, 18, 0, 10), 0, IPPROTO_UDP),
+                Service4Key::new(Ipv4Addr::new(198, 18, 0, 10), 0, IPPROTO_ICMP),
                 Service4Key::new(Ipv4Addr::new(198, 18, 0, 11), 53, IPPROTO_UDP),
             ]
+        );
+        // b's VIP relays no ICMP: the datapath answers its echo requests.
+        assert_eq!(
+            plan.echo_answers(),
+            vec![(
+                Service4Key::new(Ipv4Addr::new(198, 18, 0, 11), 0, IPPROTO_ICMP),
+                1
+            )]
         );
         assert_eq!(plan.settings, RelaySettings::default());
     }

@@ -13,7 +13,7 @@
 //! The backends have only their connected route: they cannot reach the
 //! client, so any reply that arrives proves the relay translated the source.
 //!
-//! Two shapes:
+//! Three shapes:
 //! - [`Topology::two_arm`]: the relay has one interface towards the client
 //!   and one towards the backends (a veth to the single backend, or to a
 //!   bridge in a "switch" namespace when there are several).
@@ -22,6 +22,9 @@
 //!   same bridge but in different subnets; the relay carries an address in
 //!   each, so fwd sends translated packets back out of the interface they
 //!   came in on (XDP_TX).
+//! - [`Topology::via_router`]: two-arm, with a router between the relay and
+//!   one backend in 198.19.1.0/24 whose route forwards only packets up to a
+//!   given size (PMTU tests).
 
 use std::net::Ipv4Addr;
 
@@ -58,14 +61,25 @@ pub fn backend_addr(i: usize) -> Ipv4Addr {
     )
 }
 
-/// The two shapes of [`Topology`].
+/// The shapes of [`Topology`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
     /// Client and backends on different interfaces of the relay.
     TwoArm,
     /// Client and backends behind one interface of the relay.
     OneArm,
+    /// Two-arm, with a router between the relay and the one backend whose
+    /// route to it forwards packets of at most a given size (a VPN or
+    /// dedicated-line hop).
+    ViaRouter,
 }
+
+/// Via-router topology: the router's address towards the relay.
+pub const ROUTER_RELAY_SIDE_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 254);
+/// Via-router topology: the router's address towards the backend.
+pub const ROUTER_BACKEND_SIDE_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 254);
+/// Via-router topology: the backend's address, beyond the router.
+pub const ROUTED_BACKEND_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 10);
 
 /// An interface as built: name, IPv4 addresses (each /[`PREFIX_LEN`]), MAC.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +130,8 @@ pub struct Topology {
     /// One-arm only: the pass program on the relay interface's peer (see
     /// [`crate::xdp_pass`]).
     pub peer_xdp: Option<XdpPass>,
+    /// Via-router only: the router's namespace (IPv4 forwarding on).
+    pub routers: Vec<Netns>,
 }
 
 impl Topology {
@@ -157,6 +173,68 @@ impl Topology {
             relay_ifs: vec![to_client, to_backends],
             switches,
             peer_xdp: None,
+            routers: Vec::new(),
+        })
+    }
+
+    /// `client -- relay -- router -- backend`: the backend
+    /// ([`ROUTED_BACKEND_ADDR`]) is a subnet away from the relay, and the
+    /// router's route to it forwards IPv4 packets of at most `route_mtu`
+    /// bytes (`mtu lock`): a larger one with DF set is answered with an
+    /// ICMP fragmentation needed, to its source, as an IPsec or
+    /// dedicated-line hop does. The links themselves have the usual 1500.
+    pub fn via_router(route_mtu: u16) -> Result<Topology> {
+        let relay = new_ns("relay")?;
+        relay.sysctl("net.ipv4.ip_forward", "1")?;
+        let client_ns = new_ns("client")?;
+        veth(&relay, "c0", &client_ns, "eth0")?;
+        let client = host(client_ns, CLIENT_ADDR, true)?;
+        let to_client = configure(&relay, "c0", &[RELAY_CLIENT_ADDR])?;
+
+        let router = new_ns("router")?;
+        router.sysctl("net.ipv4.ip_forward", "1")?;
+        veth(&relay, "b0", &router, "eth0")?;
+        configure(&router, "eth0", &[ROUTER_RELAY_SIDE_ADDR])?;
+        let to_backends = configure(&relay, "b0", &[RELAY_BACKEND_ADDR])?;
+        let backend_net = "198.19.1.0/24";
+        relay.ip(&[
+            "route",
+            "add",
+            backend_net,
+            "via",
+            &ROUTER_RELAY_SIDE_ADDR.to_string(),
+        ])?;
+
+        let backend_ns = new_ns("backend0")?;
+        veth(&router, "eth1", &backend_ns, "eth0")?;
+        configure(&router, "eth1", &[ROUTER_BACKEND_SIDE_ADDR])?;
+        let backend = host(backend_ns, ROUTED_BACKEND_ADDR, false)?;
+        backend.ns.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            &ROUTER_BACKEND_SIDE_ADDR.to_string(),
+        ])?;
+        router.ip(&[
+            "route",
+            "add",
+            &format!("{ROUTED_BACKEND_ADDR}/32"),
+            "dev",
+            "eth1",
+            "mtu",
+            "lock",
+            &route_mtu.to_string(),
+        ])?;
+        Ok(Topology {
+            shape: Shape::ViaRouter,
+            client,
+            backends: vec![backend],
+            relay,
+            relay_ifs: vec![to_client, to_backends],
+            switches: Vec::new(),
+            peer_xdp: None,
+            routers: vec![router],
         })
     }
 
@@ -193,6 +271,7 @@ impl Topology {
             relay_ifs: vec![arm],
             switches: vec![lan],
             peer_xdp,
+            routers: Vec::new(),
         })
     }
 
@@ -206,6 +285,7 @@ impl Topology {
         let mut all = vec![&self.client.ns, &self.relay];
         all.extend(self.backends.iter().map(|b| &b.ns));
         all.extend(self.switches.iter());
+        all.extend(self.routers.iter());
         all
     }
 }

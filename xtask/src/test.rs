@@ -16,6 +16,7 @@ const NEEDED_COMMANDS: &[Needed] = &[
     ("sleep", "coreutils"),
     ("prometheus", "prometheus"),
     ("promtool", "prometheus"),
+    ("ping", "iputils-ping"),
 ];
 
 /// Runs every test; fails if any fails. `args` go to the integration test

@@ -2,40 +2,55 @@
 //! addresses and ports, updates the IPv4 and TCP/UDP checksums incrementally
 //! (RFC 1624; a zero UDP checksum stays zero), and, when the program sends
 //! the packet itself, decrements the TTL and sets the Ethernet addresses.
+//! ICMP errors about relayed flows are translated by `icmp_error`; answers
+//! from the VIP (rejects, echo replies) are built in place by `reject`.
 //! The payload is never touched.
 
-use fwd_common::{csum::CsumDiff, Reason, IPPROTO_TCP};
+use fwd_common::{csum::CsumDiff, Reason, IPPROTO_ICMP, IPPROTO_TCP};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, tcp::TcpHdr, udp::UdpHdr};
 
 use aya_ebpf::programs::XdpContext;
 
-use crate::{access::ptr_at_mut, nat::Nat, parse::Packet, route::Egress};
+use crate::{
+    access::ptr_at_mut,
+    nat::Nat,
+    parse::{Packet, ICMP_ECHO_REQUEST},
+    route::Egress,
+};
 
+mod icmp_error;
 mod reject;
 
-pub use reject::reject;
+pub use icmp_error::icmp_error;
+pub use reject::{echo_reply, reject};
 
 /// Offset of the (TTL, protocol) 16-bit word in the IPv4 header.
 const TTL_WORD_OFFSET: usize = 8;
 
+/// When the program sends the packet itself (not the kernel), writes the
+/// egress's Ethernet addresses and returns true: the caller then
+/// decrements the TTL, as the kernel does when it forwards.
+#[inline(always)]
+fn forward_macs(ctx: &XdpContext, egress: &Egress) -> Result<bool, Reason> {
+    match egress {
+        Egress::Tx { smac, dmac, .. } | Egress::Redirect { smac, dmac, .. } => {
+            let eth: *mut EthHdr = ptr_at_mut(ctx, 0)?;
+            // SAFETY: checked by ptr_at_mut.
+            unsafe {
+                (*eth).src_addr = *smac;
+                (*eth).dst_addr = *dmac;
+            }
+            Ok(true)
+        }
+        // The kernel forwards it and decrements the TTL itself.
+        Egress::Kernel(_) => Ok(false),
+    }
+}
+
 /// Writes the translation `nat` into the packet, for leaving by `egress`.
 #[inline(always)]
 pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Result<(), Reason> {
-    let (macs, forwarded_here) = match egress {
-        Egress::Tx { smac, dmac, .. } | Egress::Redirect { smac, dmac, .. } => {
-            (Some((*smac, *dmac)), true)
-        }
-        // The kernel forwards it and decrements the TTL itself.
-        Egress::Kernel(_) => (None, false),
-    };
-    if let Some((smac, dmac)) = macs {
-        let eth: *mut EthHdr = ptr_at_mut(ctx, 0)?;
-        // SAFETY: checked by ptr_at_mut.
-        unsafe {
-            (*eth).src_addr = smac;
-            (*eth).dst_addr = dmac;
-        }
-    }
+    let forwarded_here = forward_macs(ctx, egress)?;
 
     let key = &pkt.key;
     let addrs = CsumDiff::new()
@@ -62,21 +77,41 @@ pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Re
     }
 
     let l4 = addrs.merge(ports);
-    if key.proto == IPPROTO_TCP {
-        let tcp: *mut TcpHdr = ptr_at_mut(ctx, pkt.l4_off)?;
-        // SAFETY: checked by ptr_at_mut.
-        unsafe {
-            (*tcp).source = nat.src_port.to_ne_bytes();
-            (*tcp).dest = nat.dst_port.to_ne_bytes();
-            (*tcp).check = l4.apply(u16::from_ne_bytes((*tcp).check)).to_ne_bytes();
+    match key.proto {
+        IPPROTO_TCP => {
+            let tcp: *mut TcpHdr = ptr_at_mut(ctx, pkt.l4_off)?;
+            // SAFETY: checked by ptr_at_mut.
+            unsafe {
+                (*tcp).source = nat.src_port.to_ne_bytes();
+                (*tcp).dest = nat.dst_port.to_ne_bytes();
+                (*tcp).check = l4.apply(u16::from_ne_bytes((*tcp).check)).to_ne_bytes();
+            }
         }
-    } else {
-        let udp: *mut UdpHdr = ptr_at_mut(ctx, pkt.l4_off)?;
-        // SAFETY: checked by ptr_at_mut.
-        unsafe {
-            (*udp).src = nat.src_port.to_ne_bytes();
-            (*udp).dst = nat.dst_port.to_ne_bytes();
-            (*udp).check = l4.apply_udp(u16::from_ne_bytes((*udp).check)).to_ne_bytes();
+        IPPROTO_ICMP => {
+            // The identifier stands where a reply would carry it (see
+            // `parse`): a request's as the source port, a reply's as the
+            // destination port. ICMP has no pseudo-header.
+            let (old, new) = if pkt.icmp_type == ICMP_ECHO_REQUEST {
+                (key.src_port, nat.src_port)
+            } else {
+                (key.dst_port, nat.dst_port)
+            };
+            let echo: *mut [u16; 4] = ptr_at_mut(ctx, pkt.l4_off)?;
+            // SAFETY: checked by ptr_at_mut: type and code, checksum,
+            // identifier, sequence number.
+            unsafe {
+                (*echo)[2] = new;
+                (*echo)[1] = CsumDiff::new().u16(old, new).apply((*echo)[1]);
+            }
+        }
+        _ => {
+            let udp: *mut UdpHdr = ptr_at_mut(ctx, pkt.l4_off)?;
+            // SAFETY: checked by ptr_at_mut.
+            unsafe {
+                (*udp).src = nat.src_port.to_ne_bytes();
+                (*udp).dst = nat.dst_port.to_ne_bytes();
+                (*udp).check = l4.apply_udp(u16::from_ne_bytes((*udp).check)).to_ne_bytes();
+            }
         }
     }
     Ok(())

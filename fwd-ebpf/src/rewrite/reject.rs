@@ -1,6 +1,8 @@
-//! Rejecting a new flow when its service has no usable backend: the packet
-//! is turned, in place, into the answer the client's stack understands, sent
-//! back out of the interface it came in on from the VIP it was sent to:
+//! Answers from a VIP, built in place and sent back out of the interface
+//! the packet came in on: an echo reply to a ping of a VIP no service
+//! relays ICMP to ([`echo_reply`]), and the refusal of a new flow whose
+//! service has no usable backend ([`reject`]), which turns the packet into
+//! the answer the client's stack understands:
 //! - a TCP SYN becomes a RST|ACK acknowledging it (RFC 9293 section 3.10.7.1);
 //! - a UDP datagram becomes an ICMP destination unreachable, port unreachable
 //!   (RFC 792), quoting its IPv4 header and first 8 bytes (RFC 1812 4.3.2.3
@@ -14,12 +16,18 @@ use aya_ebpf::{
     programs::XdpContext,
     EbpfContext as _,
 };
-use fwd_common::{csum::fold, flow::tcp_flags, Reason, IPPROTO_TCP};
+use fwd_common::{
+    csum::{fold, CsumDiff},
+    flow::tcp_flags,
+    Reason, IPPROTO_TCP,
+};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, tcp::TcpHdr};
 
+use super::TTL_WORD_OFFSET;
 use crate::{
     access::{frame_len, ptr_at, ptr_at_mut},
-    parse::Packet,
+    csum::sum_bytes,
+    parse::{Packet, ICMP_ECHO_REPLY},
 };
 
 /// TTL of the answers.
@@ -30,6 +38,37 @@ const ICMP_LEN: usize = 8;
 const ICMP_QUOTE: usize = 8;
 /// Longest IPv4 header (IHL 15).
 const MAX_IHL: usize = 60;
+/// Most 16-bit words summed for a checksum of an answer.
+const MAX_WORDS: usize = (MAX_IHL + ICMP_LEN + ICMP_QUOTE) / 2;
+
+/// Turns an echo request into its echo reply from the VIP: Ethernet and IP
+/// addresses swapped, a fresh TTL, type 8 -> 0, both checksums updated
+/// (swapping the addresses leaves the IPv4 sum as it is). Identifier,
+/// sequence number and data are echoed unchanged (RFC 792).
+#[inline(always)]
+pub fn echo_reply(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
+    swap_macs(ctx)?;
+    let ip: *mut Ipv4Hdr = ptr_at_mut(ctx, pkt.l3_off)?;
+    let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, pkt.l3_off + TTL_WORD_OFFSET)?;
+    let echo: *mut [u8; 4] = ptr_at_mut(ctx, pkt.l4_off)?;
+    // SAFETY: all checked by ptr_at_mut; `ttl_word` and `ip` overlap only
+    // at the TTL byte, written through `ip` after the word is read.
+    unsafe {
+        let old = u16::from_ne_bytes(*ttl_word);
+        (*ip).ttl = REPLY_TTL;
+        let ip_diff = CsumDiff::new().u16(old, u16::from_ne_bytes(*ttl_word));
+        core::mem::swap(&mut (*ip).src_addr, &mut (*ip).dst_addr);
+        (*ip).check = ip_diff.apply(u16::from_ne_bytes((*ip).check)).to_ne_bytes();
+        let old = u16::from_ne_bytes([(*echo)[0], (*echo)[1]]);
+        (*echo)[0] = ICMP_ECHO_REPLY;
+        let new = u16::from_ne_bytes([(*echo)[0], (*echo)[1]]);
+        let check = u16::from_ne_bytes([(*echo)[2], (*echo)[3]]);
+        let check = CsumDiff::new().u16(old, new).apply(check).to_ne_bytes();
+        (*echo)[2] = check[0];
+        (*echo)[3] = check[1];
+    }
+    Ok(())
+}
 
 /// Rewrites the packet into the reject; on failure the caller drops it.
 #[inline(always)]
@@ -40,22 +79,6 @@ pub fn reject(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
         icmp_port_unreachable(ctx, pkt)
     }
     .map_err(|_| Reason::DropNoBackend)
-}
-
-/// One's complement sum of the 16-bit words of `len` bytes at `offset`
-/// (`len` even, at most `MAX_IHL + ICMP_LEN + ICMP_QUOTE`).
-#[inline(always)]
-fn sum_words(ctx: &XdpContext, offset: usize, len: usize) -> Result<u64, Reason> {
-    let mut sum = 0u64;
-    for i in 0..(MAX_IHL + ICMP_LEN + ICMP_QUOTE) / 2 {
-        if i * 2 >= len {
-            break;
-        }
-        let w: *const [u8; 2] = ptr_at(ctx, offset + i * 2)?;
-        // SAFETY: checked by ptr_at.
-        sum += u16::from_ne_bytes(unsafe { *w }) as u64;
-    }
-    Ok(sum)
 }
 
 /// Swaps the Ethernet addresses of the frame.
@@ -91,7 +114,7 @@ fn reply_ipv4(
         (*ip).dst_addr = dst.to_ne_bytes();
         (*ip).check = [0, 0];
     }
-    let check = !fold(sum_words(ctx, l3_off, ihl)?);
+    let check = !fold(sum_bytes::<MAX_WORDS>(ctx, l3_off, ihl)?);
     // SAFETY: checked by ptr_at_mut.
     unsafe { (*ip).check = check.to_ne_bytes() };
     Ok(())
@@ -150,7 +173,7 @@ fn tcp_reset(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
         + (k.dst_addr >> 16) as u64
         + u16::from_ne_bytes([0, IPPROTO_TCP]) as u64
         + tcp_len.to_be() as u64;
-    let check = !fold(pseudo + sum_words(ctx, pkt.l4_off, TcpHdr::LEN)?);
+    let check = !fold(pseudo + sum_bytes::<MAX_WORDS>(ctx, pkt.l4_off, TcpHdr::LEN)?);
     // SAFETY: checked by ptr_at_mut.
     unsafe { (*tcp).check = check.to_ne_bytes() };
     Ok(())
@@ -202,7 +225,7 @@ fn icmp_port_unreachable(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
     // SAFETY: checked by ptr_at_mut. Type 3 (destination unreachable), code
     // 3 (port unreachable), checksum 0 for now, 4 unused bytes.
     unsafe { *icmp = [3, 3, 0, 0, 0, 0, 0, 0] };
-    let check = !fold(sum_words(
+    let check = !fold(sum_bytes::<MAX_WORDS>(
         ctx,
         l3 + Ipv4Hdr::LEN,
         ICMP_LEN + ihl + ICMP_QUOTE,

@@ -54,6 +54,7 @@ pub(super) struct RawRelay {
     pub tcp_established_timeout: Option<Spanned<String>>,
     pub tcp_transitory_timeout: Option<Spanned<String>>,
     pub udp_timeout: Option<Spanned<String>>,
+    pub icmp_timeout: Option<Spanned<String>>,
     pub gc_interval: Option<Spanned<String>>,
     pub max_services: Option<Spanned<i64>>,
     /// Servers that resolve backend names (`"198.18.0.53"`, `"[2001:db8::53]:53"`).

@@ -18,6 +18,8 @@ pub struct RelaySettings {
     pub tcp_transitory: Duration,
     /// Idle timeout of a UDP flow.
     pub udp: Duration,
+    /// Idle timeout of an ICMP echo session (RFC 5508 REQ-2: at least 60 s).
+    pub icmp: Duration,
     /// How often the GC scans `CT4`.
     pub gc_interval: Duration,
     /// Most services; `MAGLEV` holds two tables per service (one in use,
@@ -33,6 +35,7 @@ impl Default for RelaySettings {
             tcp_established: Duration::from_secs(2 * 3600 + 4 * 60),
             tcp_transitory: Duration::from_secs(4 * 60),
             udp: Duration::from_secs(5 * 60),
+            icmp: Duration::from_secs(60),
             gc_interval: Duration::from_secs(10),
             max_services: 64,
         }

@@ -241,6 +241,7 @@ pub(crate) fn reason_rows(stats: &[(Reason, Counter)]) -> (Vec<ReasonCount>, Tot
 pub(crate) fn state_name(state: FlowState) -> &'static str {
     match state {
         FlowState::Udp => "udp",
+        FlowState::Icmp => "icmp",
         FlowState::TcpOpening => "opening",
         FlowState::TcpEstablished => "established",
         FlowState::TcpClosing => "closing",

@@ -22,8 +22,9 @@ use aya::{
 };
 use fwd_common::{
     maps::{self as names, MAGLEV_SIZE, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES},
+    service::service_flags,
     Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
-    IPPROTO_TCP, IPPROTO_UDP,
+    IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
 };
 
 use self::error::{is_missing, map_err};
@@ -233,10 +234,12 @@ impl Datapath {
             ))?;
         }
         let tables = self.write_maglev_tables(plan)?;
+        let answers = plan.echo_answers();
         let wanted: Vec<Service4Key> = plan
             .services
             .iter()
             .flat_map(super::plan::PlannedService::keys)
+            .chain(answers.iter().map(|(k, _)| *k))
             .collect();
         let stale: Vec<Service4Key> = self
             .services
@@ -264,6 +267,17 @@ impl Datapath {
                     format!("writing service {:?}", s.name),
                 ))?;
             }
+        }
+        for (key, id) in answers {
+            let value = Service4 {
+                id,
+                flags: service_flags::ANSWER_ECHO,
+                maglev_table: tables[&id],
+                ..Default::default()
+            };
+            self.services
+                .insert(key, value, 0)
+                .map_err(map_err(names::SERVICES4, "writing an echo answer"))?;
         }
         Ok(())
     }
@@ -353,13 +367,13 @@ fn check_fits(plan: &Plan, max_services: u32) -> Result<(), DatapathError> {
                 s.backends.len()
             ));
         }
-        if s.protocols.is_empty()
-            || s.protocols
-                .iter()
-                .any(|p| ![IPPROTO_TCP, IPPROTO_UDP].contains(p))
-        {
+        // ICMP (echo) has no port: only a whole-address service relays it.
+        let allowed = |p: &u8| {
+            [IPPROTO_TCP, IPPROTO_UDP].contains(p) || (*p == IPPROTO_ICMP && s.port.is_none())
+        };
+        if s.protocols.is_empty() || !s.protocols.iter().all(allowed) {
             return too_large(format!(
-                "service {:?} has protocols {:?} (tcp and udp only)",
+                "service {:?} has protocols {:?} (tcp and udp; icmp for a whole address)",
                 s.name, s.protocols
             ));
         }

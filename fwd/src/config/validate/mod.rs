@@ -31,6 +31,8 @@ const RFC_TCP_ESTABLISHED: Duration = Duration::from_secs(2 * 3600 + 4 * 60);
 const RFC_TCP_TRANSITORY: Duration = Duration::from_secs(4 * 60);
 /// RFC 4787 REQ-5: UDP mapping timeout at least 2 min.
 const RFC_UDP: Duration = Duration::from_secs(2 * 60);
+/// RFC 5508 REQ-2: an ICMP query session lives at least 60 s.
+const RFC_ICMP: Duration = Duration::from_secs(60);
 
 struct Validator<'t> {
     text: &'t str,
@@ -417,6 +419,12 @@ fn relay(v: &mut Validator<'_>, raw: RawRelay) -> (RelaySettings, Vec<ConfigWarn
         "[relay] udp_timeout",
         &mut s.udp,
         Some((RFC_UDP, "RFC 4787 REQ-5")),
+    );
+    timeout(
+        &raw.icmp_timeout,
+        "[relay] icmp_timeout",
+        &mut s.icmp,
+        Some((RFC_ICMP, "RFC 5508 REQ-2")),
     );
     timeout(
         &raw.gc_interval,

@@ -1,0 +1,172 @@
+//! ICMP errors about relayed flows (RFC 5508). A destination unreachable
+//! (fragmentation needed among them), time exceeded or parameter problem
+//! quotes the packet it is about. From the backend's side it quotes a
+//! translated packet (SNAT address:port -> backend) and is addressed to the
+//! SNAT address; from the client's side it quotes a reply (VIP -> client)
+//! and is addressed to the VIP. Either way a reply to the quoted packet
+//! would match one half of the flow, and that half holds the translation
+//! towards the other side: the error is sent on from the flow's translated
+//! source to its translated destination, quoting the packet the other side
+//! sent or received (`rewrite::icmp_error`).
+//!
+//! An error is read, never counted in its flow: it neither refreshes nor
+//! ends it (RFC 4787 REQ-12, RFC 7857 section 7.1). Its ICMP checksum is
+//! verified before anything is written. An error about no relayed flow goes
+//! to the kernel (the host's own traffic) unless it quotes a SNAT port,
+//! whose flow is gone: then it is dropped.
+
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, programs::XdpContext};
+use fwd_common::{csum::fold, Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
+use network_types::ip::Ipv4Hdr;
+
+use crate::{
+    access::{load, ptr_at},
+    csum::sum_loaded,
+    maps::{CT4, RELAY_CONFIG},
+    nat::Nat,
+    parse::Ipv4,
+    redirect, rewrite,
+    route::{self, Leaving},
+};
+
+/// Length of the ICMP header (type, code, checksum, 4 more bytes).
+pub const ICMP_LEN: usize = 8;
+/// Longest ICMP message verified (and so translated), in bytes: an error
+/// is at most 576 bytes long with its IPv4 header (RFC 1812 4.3.2.3, RFC
+/// 4884 section 5), and every verified byte costs the verifier a walk of
+/// the rest of the program.
+const MAX_MESSAGE: usize = 576;
+/// The checksum is summed 64 bytes at a time.
+const MAX_CHUNKS: usize = MAX_MESSAGE.div_ceil(64);
+/// Bytes of the quoted transport header an error must hold: the ports, and
+/// for UDP its checksum (RFC 792 quotes 8 bytes).
+const QUOTED_L4: usize = 8;
+/// Offset of the TCP checksum in the TCP header.
+const TCP_CHECK_OFFSET: usize = 16;
+
+/// ICMP types that are errors about a packet.
+const DEST_UNREACHABLE: u8 = 3;
+const TIME_EXCEEDED: u8 = 11;
+const PARAMETER_PROBLEM: u8 = 12;
+
+/// The packet an ICMP error quotes.
+pub struct Quoted {
+    /// Offset of its IPv4 header in the frame.
+    pub l3_off: usize,
+    /// Offset of its TCP or UDP header in the frame.
+    pub l4_off: usize,
+    /// Its tuple as quoted (network order).
+    pub key: Flow4Key,
+    /// Whether its transport checksum is inside the error (UDP's always
+    /// is, in the first 8 bytes; TCP's only when 18 or more are quoted).
+    pub has_l4_check: bool,
+}
+
+/// Whether the ICMP packet `ip` is an error (about another packet).
+#[inline(always)]
+pub fn is_error(ctx: &XdpContext, ip: &Ipv4) -> Result<bool, Reason> {
+    let header: *const [u8; ICMP_LEN] = ptr_at(ctx, ip.l4_off)?;
+    // SAFETY: checked by ptr_at.
+    let kind = unsafe { (*header)[0] };
+    Ok(matches!(
+        kind,
+        DEST_UNREACHABLE | TIME_EXCEEDED | PARAMETER_PROBLEM
+    ))
+}
+
+/// Relays the ICMP error `ip` if it is about a relayed flow, or says why
+/// not.
+#[inline(always)]
+pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
+    let message_len = ip.ip_len as usize - (ip.l4_off - ip.l3_off);
+    if message_len > MAX_MESSAGE {
+        return Err(Reason::DropIcmpTooLong);
+    }
+    let quoted = quoted(ctx, ip, message_len)?;
+    if fold(sum_loaded::<MAX_CHUNKS>(ctx, ip.l4_off, message_len)?) != 0xffff {
+        return Err(Reason::DropIcmpBadChecksum);
+    }
+    // The half that a reply to the quoted packet would match.
+    let q = &quoted.key;
+    let back = Flow4Key::from_raw(q.dst_addr, q.dst_port, q.src_addr, q.src_port, q.proto);
+    // SAFETY: read only; an entry deleted concurrently is at worst read as
+    // another flow's, which the address check below mostly refuses.
+    let Some(flow) = (unsafe { CT4.get(back) }) else {
+        return Err(no_flow(q));
+    };
+    // The error goes back to whoever sent the quoted packet.
+    if ip.dst_addr != q.src_addr {
+        return Err(Reason::DropIcmpNoFlow);
+    }
+    if ip.ttl <= 1 {
+        return Err(Reason::PassTtlExpired);
+    }
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let egress = match route::cached(ctx, flow, now) {
+        Some(egress) => egress,
+        None => {
+            let towards = Nat {
+                src_addr: flow.nat_src_addr,
+                dst_addr: flow.nat_dst_addr,
+                src_port: 0,
+                dst_port: 0,
+            };
+            route::route(ctx, &Leaving::ipv4(ip), &towards)?
+        }
+    };
+    rewrite::icmp_error(ctx, ip, &quoted, flow, &egress)?;
+    Ok(redirect::send_icmp_error(&egress))
+}
+
+/// Reads the quoted packet of an error whose message is `message_len`
+/// bytes long.
+#[inline(always)]
+fn quoted(ctx: &XdpContext, ip: &Ipv4, message_len: usize) -> Result<Quoted, Reason> {
+    let l3_off = ip.l4_off + ICMP_LEN;
+    let end = ip.l4_off + message_len;
+    if l3_off + Ipv4Hdr::LEN > end {
+        return Err(Reason::DropIcmpTruncated);
+    }
+    let qip: [u8; Ipv4Hdr::LEN] = load(ctx, l3_off).map_err(|_| Reason::DropIcmpTruncated)?;
+    let ihl = ((qip[0] & 0x0f) as usize) * 4;
+    if qip[0] >> 4 != 4 || ihl < Ipv4Hdr::LEN {
+        return Err(Reason::DropIcmpTruncated);
+    }
+    let proto = qip[9];
+    // Only TCP and UDP are relayed, and only a first fragment has ports.
+    if !matches!(proto, IPPROTO_TCP | IPPROTO_UDP)
+        || u16::from_be_bytes([qip[6], qip[7]]) & 0x1fff != 0
+    {
+        return Err(Reason::PassIcmpNoFlow);
+    }
+    let l4_off = l3_off + ihl;
+    if l4_off + QUOTED_L4 > end {
+        return Err(Reason::DropIcmpTruncated);
+    }
+    let ports: [u8; 4] = load(ctx, l4_off).map_err(|_| Reason::DropIcmpTruncated)?;
+    Ok(Quoted {
+        l3_off,
+        l4_off,
+        key: Flow4Key::from_raw(
+            u32::from_ne_bytes([qip[12], qip[13], qip[14], qip[15]]),
+            u16::from_ne_bytes([ports[0], ports[1]]),
+            u32::from_ne_bytes([qip[16], qip[17], qip[18], qip[19]]),
+            u16::from_ne_bytes([ports[2], ports[3]]),
+            proto,
+        ),
+        has_l4_check: proto == IPPROTO_UDP || l4_off + TCP_CHECK_OFFSET + 2 <= end,
+    })
+}
+
+/// The outcome of an error about no relayed flow: quoting a SNAT port as
+/// its source, it was about a flow that is gone (or is forged); otherwise
+/// it is about the host's own traffic, which never uses SNAT ports.
+#[inline(always)]
+fn no_flow(q: &Flow4Key) -> Reason {
+    let port = u16::from_be(q.src_port);
+    match RELAY_CONFIG.get(0) {
+        Some(c) if port >= c.snat_port_min && port <= c.snat_port_max => Reason::DropIcmpNoFlow,
+        _ => Reason::PassIcmpNoFlow,
+    }
+}

@@ -1,0 +1,113 @@
+//! Translating an ICMP error about a relayed flow (see `crate::icmp`): the
+//! outer header goes from the flow half's translated source to its
+//! translated destination; the quoted packet becomes the one the other side
+//! sent or received (addresses and ports swapped back through the half);
+//! every checksum is updated incrementally: the outer IPv4 header's, the
+//! quoted IPv4 header's, the quoted transport checksum when the error holds
+//! it (adjusted like a translated packet's, so it stays consistent with the
+//! quoted header; a zero UDP checksum stays zero) and the ICMP checksum,
+//! which covers all the quoted bytes. Every changed word lies at an even
+//! offset from the start of the ICMP message, as the incremental update
+//! needs.
+
+use aya_ebpf::programs::XdpContext;
+use fwd_common::{csum::CsumDiff, Flow4, Reason, IPPROTO_UDP};
+use network_types::ip::Ipv4Hdr;
+
+use super::{forward_macs, TTL_WORD_OFFSET};
+use crate::{
+    access::{load, ptr_at_mut, store},
+    icmp::Quoted,
+    parse::Ipv4,
+    route::Egress,
+};
+
+/// Offset of the ICMP checksum in the ICMP header.
+const ICMP_CHECK_OFFSET: usize = 2;
+/// Offset of the UDP checksum in the UDP header.
+const UDP_CHECK_OFFSET: usize = 6;
+/// Offset of the TCP checksum in the TCP header.
+const TCP_CHECK_OFFSET: usize = 16;
+
+/// Writes the translation of the error `ip` quoting `quoted`, through the
+/// half `flow`, for leaving by `egress`.
+#[inline(always)]
+pub fn icmp_error(
+    ctx: &XdpContext,
+    ip: &Ipv4,
+    quoted: &Quoted,
+    flow: &Flow4,
+    egress: &Egress,
+) -> Result<(), Reason> {
+    let forwarded_here = forward_macs(ctx, egress)?;
+
+    // The outer header: from the half's translated source to its
+    // translated destination.
+    let outer: *mut Ipv4Hdr = ptr_at_mut(ctx, ip.l3_off)?;
+    let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, ip.l3_off + TTL_WORD_OFFSET)?;
+    // SAFETY: both checked by ptr_at_mut; they overlap only at the TTL byte,
+    // which is written through `outer` after the word is read.
+    unsafe {
+        let mut diff = CsumDiff::new()
+            .u32(ip.src_addr, flow.nat_src_addr)
+            .u32(ip.dst_addr, flow.nat_dst_addr);
+        if forwarded_here {
+            let old = u16::from_ne_bytes(*ttl_word);
+            (*outer).ttl = ip.ttl - 1;
+            diff = diff.u16(old, u16::from_ne_bytes(*ttl_word));
+        }
+        (*outer).src_addr = flow.nat_src_addr.to_ne_bytes();
+        (*outer).dst_addr = flow.nat_dst_addr.to_ne_bytes();
+        (*outer).check = diff.apply(u16::from_ne_bytes((*outer).check)).to_ne_bytes();
+    }
+
+    // The quoted packet, as the other side sent or received it: from the
+    // half's translated destination to its translated source.
+    let q = &quoted.key;
+    let addrs = CsumDiff::new()
+        .u32(q.src_addr, flow.nat_dst_addr)
+        .u32(q.dst_addr, flow.nat_src_addr);
+    let ports = CsumDiff::new()
+        .u16(q.src_port, flow.nat_dst_port)
+        .u16(q.dst_port, flow.nat_src_port);
+    let mut icmp = addrs.merge(ports);
+
+    // The quote lies behind two variable-length headers: it is read and
+    // written through copies, which the verifier can follow.
+    let mut qip: [u8; Ipv4Hdr::LEN] = load(ctx, quoted.l3_off)?;
+    let old = u16::from_ne_bytes([qip[10], qip[11]]);
+    let new = addrs.apply(old);
+    qip[10..12].copy_from_slice(&new.to_ne_bytes());
+    qip[12..16].copy_from_slice(&flow.nat_dst_addr.to_ne_bytes());
+    qip[16..20].copy_from_slice(&flow.nat_src_addr.to_ne_bytes());
+    store(ctx, quoted.l3_off, &qip)?;
+    icmp = icmp.u16(old, new);
+
+    let mut qports = [0u8; 4];
+    qports[..2].copy_from_slice(&flow.nat_dst_port.to_ne_bytes());
+    qports[2..].copy_from_slice(&flow.nat_src_port.to_ne_bytes());
+    store(ctx, quoted.l4_off, &qports)?;
+    if quoted.has_l4_check {
+        let udp = q.proto == IPPROTO_UDP;
+        let at = quoted.l4_off
+            + if udp {
+                UDP_CHECK_OFFSET
+            } else {
+                TCP_CHECK_OFFSET
+            };
+        let old = u16::from_ne_bytes(load(ctx, at)?);
+        let l4 = addrs.merge(ports);
+        let new = if udp {
+            l4.apply_udp(old)
+        } else {
+            l4.apply(old)
+        };
+        store(ctx, at, &new.to_ne_bytes())?;
+        icmp = icmp.u16(old, new);
+    }
+
+    let check: *mut [u8; 2] = ptr_at_mut(ctx, ip.l4_off + ICMP_CHECK_OFFSET)?;
+    // SAFETY: checked by ptr_at_mut.
+    unsafe { *check = icmp.apply(u16::from_ne_bytes(*check)).to_ne_bytes() };
+    Ok(())
+}

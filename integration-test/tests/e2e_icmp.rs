@@ -1,0 +1,201 @@
+//! ICMP errors through the relay, end to end: what the iptables relay VM
+//! gives an operator and fwd must too.
+//!
+//! - Path MTU discovery across a narrower hop beyond the relay: the router
+//!   between the relay and the backend forwards at most 1400 bytes (as an
+//!   IPsec or dedicated-line hop) and answers larger DF packets with a
+//!   "fragmentation needed" to the relay's SNAT address. fwd translates it
+//!   back to the client, whose kernel lowers its path MTU to the VIP, so a
+//!   4 MiB echo completes; without the translation the connection stalls (a
+//!   PMTU black hole) until the test's I/O timeout.
+//! - A UDP client whose backend port is closed gets ECONNREFUSED: the
+//!   backend's port unreachable, translated.
+//! - `ping` through a whole-address VIP is answered by the backend (which
+//!   has no route to the client: only a translated echo gets an answer
+//!   back), and `ping` to a VIP of a port service by the relay itself.
+
+use std::{
+    net::{SocketAddr, UdpSocket},
+    time::Duration,
+};
+
+use integration_test::{
+    addr::sa,
+    relay::run_fwd,
+    topology::{backend_addr, vip, RELAY_BACKEND_ADDR, ROUTED_BACKEND_ADDR},
+    traffic::{tcp_echo_check, Echo, EchoServer},
+    xdp_pass::XdpPass,
+    Relay, Topology,
+};
+use serde_json::Value;
+
+/// The service port, kept to the backend.
+const PORT: u16 = 9000;
+/// What the router's route to the backend forwards.
+const HOP_MTU: u16 = 1400;
+/// Bytes echoed through the narrow hop.
+const ECHO_LEN: usize = 4 << 20;
+
+fn maps(backend: SocketAddr) -> String {
+    format!(
+        "[[service]]\nname = \"db\"\nlisten = \"{}\"\nbackends = [\"{backend}\"]\n",
+        sa::<SocketAddr>(vip(0), PORT)
+    )
+}
+
+/// `fwd <command> --json` of the running relay.
+fn fwd_json(topo: &Topology, relay: &Relay, command: &str) -> Value {
+    let control = relay.control().to_string_lossy().into_owned();
+    let argv = [command, "--control", control.as_str(), "--json"];
+    let (status, out) = run_fwd(&topo.relay, &argv, Duration::from_secs(20)).unwrap();
+    assert!(status.success(), "fwd {command}: {status}\n{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Packets counted under `reason` in `fwd status --json`.
+fn reason_packets(topo: &Topology, relay: &Relay, reason: &str) -> u64 {
+    fwd_json(topo, relay, "status")["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["reason"] == reason)
+        .map(|r| r["packets"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn pmtu_across_a_narrower_hop_beyond_the_relay() {
+    let topo = Topology::via_router(HOP_MTU).unwrap();
+    let backend = sa(ROUTED_BACKEND_ADDR, PORT);
+    let _echo = EchoServer::tcp(&topo.backends[0].ns, backend, Echo::Same).unwrap();
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &maps(backend)).unwrap();
+
+    let stream = topo
+        .client
+        .ns
+        .tcp_connect(sa(vip(0), PORT), Duration::from_secs(5))
+        .unwrap();
+    if let Err(e) = tcp_echo_check(stream, 1, ECHO_LEN) {
+        panic!(
+            "4 MiB echo through a {HOP_MTU}-byte hop: {e}\nrelay log:\n{}",
+            relay.log()
+        );
+    }
+
+    // The client learnt the hop's MTU from the translated error.
+    let route = topo
+        .client
+        .ns
+        .ip(&["route", "get", &vip(0).to_string()])
+        .unwrap();
+    assert!(
+        route.contains(&format!("mtu {HOP_MTU}")),
+        "the client's route to the VIP: {route}"
+    );
+    let translated = reason_packets(&topo, &relay, "forwarded_icmp_error_redirect");
+    assert!(translated >= 1, "no ICMP error translated\n{}", relay.log());
+}
+
+#[test]
+fn a_closed_backend_port_refuses_a_udp_client() {
+    let topo = Topology::two_arm(1).unwrap();
+    // No server on the backend's port: its kernel answers port unreachable.
+    let relay = Relay::start(
+        &topo.relay,
+        &topo.relay_if_names(),
+        &maps(sa(backend_addr(0), PORT)),
+    )
+    .unwrap();
+    let err = topo
+        .client
+        .ns
+        .enter(|| -> std::io::Error {
+            let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+            socket.connect(sa::<SocketAddr>(vip(0), PORT)).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            socket.send(b"anyone?").unwrap();
+            let mut buf = [0u8; 64];
+            socket.recv(&mut buf).expect_err("no server answers")
+        })
+        .unwrap();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{err}\nrelay log:\n{}",
+        relay.log()
+    );
+    let translated = reason_packets(&topo, &relay, "forwarded_icmp_error_redirect");
+    assert_eq!(translated, 1, "{}", relay.log());
+}
+
+/// `ping -c count` of `target` from the client: its output (fails unless
+/// every echo was answered).
+fn ping(topo: &Topology, target: std::net::Ipv4Addr, count: u32) -> String {
+    let count = count.to_string();
+    let out = topo
+        .client
+        .ns
+        .run(&[
+            "ping",
+            "-n",
+            "-c",
+            &count,
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            &target.to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("ping {target}: {e}"));
+    assert!(
+        out.contains(&format!("{count} received")),
+        "ping {target}: {out}"
+    );
+    out
+}
+
+#[test]
+fn ping_through_a_whole_address_vip_is_answered_by_the_backend() {
+    let topo = Topology::two_arm(1).unwrap();
+    let maps = format!(
+        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
+        vip(0),
+        backend_addr(0)
+    );
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &maps).unwrap();
+    ping(&topo, vip(0), 3);
+    // One echo session, translated to the SNAT address towards the backend.
+    let flows = fwd_json(&topo, &relay, "flows");
+    let flows = flows["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{flows:#?}");
+    let f = &flows[0];
+    assert_eq!(f["protocol"], "icmp", "{f:#}");
+    assert_eq!(f["state"], "icmp", "{f:#}");
+    let snat: std::net::SocketAddrV4 = f["snat"].as_str().unwrap().parse().unwrap();
+    assert_eq!(*snat.ip(), RELAY_BACKEND_ADDR, "{f:#}");
+    let backend: std::net::SocketAddrV4 = f["backend"].as_str().unwrap().parse().unwrap();
+    assert_eq!(*backend.ip(), backend_addr(0), "{f:#}");
+    assert_eq!(f["to_backend"]["packets"], 3, "{f:#}");
+    assert_eq!(f["to_client"]["packets"], 3, "{f:#}");
+    assert_eq!(reason_packets(&topo, &relay, "answered_echo"), 0);
+}
+
+#[test]
+fn ping_to_a_port_vip_is_answered_by_the_relay() {
+    let topo = Topology::two_arm(1).unwrap();
+    let relay = Relay::start(
+        &topo.relay,
+        &topo.relay_if_names(),
+        &maps(sa(backend_addr(0), PORT)),
+    )
+    .unwrap();
+    // The answers leave the relay with XDP_TX, which a veth delivers at once
+    // only to a peer with an XDP program (see `xdp_pass`).
+    let _pass = XdpPass::attach(&topo.client.ns, "eth0").unwrap();
+    ping(&topo, vip(0), 3);
+    assert_eq!(reason_packets(&topo, &relay, "answered_echo"), 3);
+    let flows = fwd_json(&topo, &relay, "flows");
+    assert_eq!(flows["flows"].as_array().unwrap().len(), 0, "{flows:#}");
+}
