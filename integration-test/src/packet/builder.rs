@@ -130,6 +130,14 @@ impl PacketBuilder {
         Self::v4(src, dst, icmp(icmp::ECHO_REPLY, 0, rest))
     }
 
+    /// Any other ICMP message: type `ty`, code `code`, the 4 bytes after
+    /// the checksum `rest`; the payload is the rest of the message (e.g. a
+    /// timestamp request: [`icmp::TIMESTAMP_REQUEST`], id and sequence in
+    /// `rest`, three 4-byte timestamps in the payload).
+    pub fn icmp(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, rest: [u8; 4]) -> Self {
+        Self::v4(src, dst, icmp(ty, code, rest))
+    }
+
     /// An ICMP error from `src` to `dst` about the datagram whose start is
     /// `quoted`: its IPv4 header (options included) and at least the first
     /// 8 bytes after it, as [`PacketBuilder::ip_quote`] gives them.

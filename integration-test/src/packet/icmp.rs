@@ -12,6 +12,8 @@ pub const ECHO_REQUEST: u8 = 8;
 pub const TIME_EXCEEDED: u8 = 11;
 /// ICMP type: parameter problem (code 0: the pointer names the octet).
 pub const PARAMETER_PROBLEM: u8 = 12;
+/// ICMP type: timestamp request (RFC 792), neither an echo nor an error.
+pub const TIMESTAMP_REQUEST: u8 = 13;
 
 /// Codes of ICMP destination unreachable (RFC 792, RFC 1122 3.2.2.1).
 pub mod unreachable {

@@ -5,7 +5,11 @@
 use std::net::{Ipv6Addr, SocketAddrV6};
 
 use fwd_common::{events::end_reason, flow::tcp_flags::*, Reason, IPPROTO_TCP, IPPROTO_UDP};
-use integration_test::{addr::sa, packet::PacketBuilder, prog_test_run::env::*};
+use integration_test::{
+    addr::sa,
+    packet::{icmp, PacketBuilder},
+    prog_test_run::env::*,
+};
 
 use crate::{
     case::{from_backend, from_client, to_backend, to_client, Case},
@@ -44,7 +48,12 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
     let data = b"hello through the relay"; // odd length: exercises the odd checksum byte
     let syn = |client| PacketBuilder::tcp(client, vip(VIP_TCP_PORT), SYN);
 
-    let icmp = from_client(PacketBuilder::icmp_echo_request(CLIENT, VIP, 1, 1).payload(&[0; 8]));
+    // Neither an echo (relayed or answered) nor an error (translated): a
+    // timestamp request, id 1 sequence 1, three zero timestamps.
+    let icmp = from_client(
+        PacketBuilder::icmp(CLIENT, VIP, icmp::TIMESTAMP_REQUEST, 0, [0, 1, 0, 1])
+            .payload(&[0; 12]),
+    );
     let arp = PacketBuilder::arp_request(CLIENT_MAC, CLIENT, RELAY_CLIENT_SIDE).build();
     let ipv6 = from_client(PacketBuilder::udp6(
         SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 5000, 0, 0),
@@ -222,7 +231,7 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
             Reason::PassFragment,
         ),
         Case::pass(
-            "icmp to a VIP passes",
+            "icmp the relay does not handle (a timestamp request) to a VIP passes",
             CLIENT_IF,
             icmp,
             Reason::PassNotTcpUdp,

@@ -72,6 +72,15 @@ fn icmp_echo_request_and_reply() {
     }
 }
 
+#[test]
+fn other_icmp_messages() {
+    let b = PacketBuilder::icmp(CLIENT, VIP, icmp::TIMESTAMP_REQUEST, 0, [0, 1, 0, 2])
+        .payload(&[0; 12]);
+    let m = icmp(ipv4(&b.build()).l4);
+    assert!(m.checksum_valid);
+    assert_eq!((m.ty, m.code, m.echo(), m.body.len()), (13, 0, (1, 2), 12));
+}
+
 /// Each ICMP error quotes the IPv4 header (with its options) and the first
 /// 8 bytes of the datagram, read back from the quote.
 #[test]
