@@ -15,7 +15,7 @@ use fwd::{
     datapath::Datapath,
     plan::{Plan, PlannedBackend, PlannedService},
 };
-use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
 /// Relay interface towards the clients.
 pub const CLIENT_IF: &str = "fa";
@@ -189,7 +189,9 @@ pub fn plan() -> Plan {
         protocols: protocols.to_vec(),
         backends,
     };
-    let both = [IPPROTO_TCP, IPPROTO_UDP];
+    // A whole-address service of every protocol relays ICMP echo too, as
+    // `Plan::build` makes it.
+    let every = [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP];
     Plan {
         services: vec![
             service(
@@ -197,7 +199,7 @@ pub fn plan() -> Plan {
                 "whole",
                 VIP_WHOLE,
                 None,
-                &both,
+                &every,
                 vec![backend(backend_id::WHOLE, BACKEND, None)],
             ),
             service(

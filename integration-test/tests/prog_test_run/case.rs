@@ -71,6 +71,21 @@ impl Case {
         }
     }
 
+    /// A packet the program translates or answers without moving any
+    /// backend's counters or the table (ICMP errors, answers).
+    pub fn sent(
+        name: &'static str,
+        ingress: &'static str,
+        input: Vec<u8>,
+        reason: Reason,
+        output: Vec<u8>,
+    ) -> Self {
+        Case {
+            output: Some(output),
+            ..Case::pass(name, ingress, input, reason)
+        }
+    }
+
     pub fn backend(mut self, id: u32) -> Self {
         let dir = self.backend.map(|(_, d)| d).unwrap_or(Dir::ToBackend);
         self.backend = Some((id, dir));

@@ -13,6 +13,7 @@ use integration_test::{
 
 use crate::{
     case::{from_backend, from_client, to_backend, to_client, Case},
+    icmp::icmp_cases,
     model::SnatModel,
 };
 
@@ -71,7 +72,7 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
         v
     };
 
-    vec![
+    let mut rows = vec![
         Case::translated(
             "tcp syn to a port service opens a flow: VIP:8080 -> backend:80, source -> SNAT",
             CLIENT_IF,
@@ -236,6 +237,16 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
             icmp,
             Reason::PassNotTcpUdp,
         ),
+        Case::sent(
+            "an echo request to a VIP no service relays ICMP to is answered from the VIP",
+            CLIENT_IF,
+            from_client(PacketBuilder::icmp_echo_request(CLIENT, VIP, 1, 1).payload(&[0; 8])),
+            Reason::AnsweredEcho,
+            PacketBuilder::icmp_echo_reply(VIP, CLIENT, 1, 1)
+                .payload(&[0; 8])
+                .macs(CLIENT_IF_MAC, CLIENT_MAC)
+                .build(),
+        ),
         Case::pass("arp passes", CLIENT_IF, arp, Reason::PassNotIpv4),
         Case::pass("ipv6 passes", CLIENT_IF, ipv6, Reason::PassNotIpv4),
         Case::pass(
@@ -313,5 +324,7 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
         )
         .backend(backend_id::TCP)
         .reopened_flow(),
-    ]
+    ];
+    rows.extend(icmp_cases(snat));
+    rows
 }
