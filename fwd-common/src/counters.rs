@@ -137,6 +137,9 @@ reasons! {
     /// An echo request to a VIP that no service relays ICMP to (none is a
     /// whole address of protocol "any"), answered from the VIP itself.
     AnsweredEcho = 31, "answered_echo", TX;
+    /// An ICMP error whose quoted IPv4 header has a wrong checksum (RFC
+    /// 5508 REQ-3).
+    DropIcmpQuoteBadChecksum = 32, "drop_icmp_quote_bad_checksum", DROP;
 }
 
 /// Number of reasons.
@@ -147,12 +150,21 @@ pub const REASON_COUNT: u32 = Reason::ALL.len() as u32;
 /// datapath finds an interface's block once per packet, at the start, and
 /// the count at the end is a plain add.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReasonCounters {
     /// Packets and frame bytes per reason.
     pub by_reason: [Counter; REASON_COUNT as usize],
 }
 const _: () = assert!(core::mem::size_of::<ReasonCounters>() == 16 * REASON_COUNT as usize);
+
+// Arrays of more than 32 elements have no derived Default.
+impl Default for ReasonCounters {
+    fn default() -> Self {
+        ReasonCounters {
+            by_reason: [Counter::default(); REASON_COUNT as usize],
+        }
+    }
+}
 
 impl ReasonCounters {
     /// Adds one packet of `bytes` bytes under `reason`.
@@ -249,7 +261,8 @@ mod tests {
         assert_eq!(Reason::ForwardedIcmpErrorTx as u32, 24);
         assert_eq!(Reason::DropIcmpTooLong as u32, 30);
         assert_eq!(Reason::AnsweredEcho as u32, 31);
-        assert_eq!(REASON_COUNT, 32);
+        assert_eq!(Reason::DropIcmpQuoteBadChecksum as u32, 32);
+        assert_eq!(REASON_COUNT, 33);
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub fn icmp_cases(snat: &mut SnatModel) -> Vec<Case> {
     let mut bad_checksum = good_error.clone();
     // The ICMP checksum: Ethernet 14 + IPv4 20 + 2.
     bad_checksum[14 + 20 + 2] ^= 0x5a;
+    // The quoted header's checksum (after the 8-byte ICMP header), with the
+    // ICMP checksum made right again: only the quote is damaged.
+    let mut quote = udp_to_backend().ip_quote(8);
+    quote[10] ^= 0x5a;
+    let bad_quote = from_backend(error(ROUTER, SNAT, frag_needed, quote));
     let long_udp = PacketBuilder::udp(snat_at(p_udp), be(53))
         .payload(&[7; 700])
         .ttl(63);
@@ -214,6 +219,12 @@ pub fn icmp_cases(snat: &mut SnatModel) -> Vec<Case> {
             BACKEND_IF,
             bad_checksum,
             Reason::DropIcmpBadChecksum,
+        ),
+        Case::pass(
+            "an error whose quoted header has a bad checksum is dropped",
+            BACKEND_IF,
+            bad_quote,
+            Reason::DropIcmpQuoteBadChecksum,
         ),
         Case::pass(
             "an error quoting a SNAT port no flow holds is dropped",
