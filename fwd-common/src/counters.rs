@@ -66,7 +66,9 @@ reasons! {
     PassNoService = 6, "pass_no_service", PASS;
     /// TCP to a VIP without SYN and without a flow: the kernel answers it.
     PassTcpNoFlow = 7, "pass_tcp_no_flow", PASS;
-    /// TTL 1 or 0: handed over untouched so the kernel answers as a router.
+    /// TTL 1 or 0 and the ingress interface has no address to answer from
+    /// (see [`Reason::AnsweredTimeExceeded`]): handed over untouched, for
+    /// the kernel to answer as a router.
     PassTtlExpired = 8, "pass_ttl_expired", PASS;
     /// Translated, but the next hop has no neighbour entry yet: the kernel
     /// forwards this one and resolves the neighbour.
@@ -87,7 +89,9 @@ reasons! {
     DropConntrackFull = 15, "drop_conntrack_full", DROP;
     /// No route to the destination (unreachable, blackhole, prohibit).
     DropNoRoute = 16, "drop_no_route", DROP;
-    /// Larger than the egress MTU (fwd does not fragment).
+    /// Larger than the egress MTU, and either Don't Fragment is clear (fwd
+    /// does not fragment) or the ingress interface has no address to send
+    /// "fragmentation needed" from (see [`Reason::AnsweredFragNeeded`]).
     DropFragNeeded = 17, "drop_frag_needed", DROP;
     /// `RELAY_CONFIG` entry 0 could not be read. It always exists (an array
     /// of one entry); the check is there for the verifier. Before
@@ -140,6 +144,20 @@ reasons! {
     /// An ICMP error whose quoted IPv4 header has a wrong checksum (RFC
     /// 5508 REQ-3).
     DropIcmpQuoteBadChecksum = 32, "drop_icmp_quote_bad_checksum", DROP;
+    /// A packet to a VIP whose TTL expires here, answered with ICMP time
+    /// exceeded from the ingress interface's address (the relay as a hop).
+    AnsweredTimeExceeded = 33, "answered_time_exceeded", TX;
+    /// A packet with Don't Fragment larger than the MTU of its egress,
+    /// answered with ICMP fragmentation needed (that MTU) from the ingress
+    /// interface's address.
+    AnsweredFragNeeded = 34, "answered_frag_needed", TX;
+    /// An ICMP error the relay would send as a router, over its budget
+    /// (1,000 a second per CPU, bursts of 50, as the kernel's defaults):
+    /// the packet is dropped.
+    DropIcmpRateLimited = 35, "drop_icmp_rate_limited", DROP;
+    /// An answer built in place (an ICMP error from the relay) could not
+    /// be built: the driver refused to grow or shrink the frame.
+    DropAnswerFailed = 36, "drop_answer_failed", DROP;
 }
 
 /// Number of reasons.
@@ -262,7 +280,8 @@ mod tests {
         assert_eq!(Reason::DropIcmpTooLong as u32, 30);
         assert_eq!(Reason::AnsweredEcho as u32, 31);
         assert_eq!(Reason::DropIcmpQuoteBadChecksum as u32, 32);
-        assert_eq!(REASON_COUNT, 33);
+        assert_eq!(Reason::DropAnswerFailed as u32, 36);
+        assert_eq!(REASON_COUNT, 37);
     }
 
     #[test]

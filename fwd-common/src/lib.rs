@@ -20,6 +20,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod budget;
 pub mod config;
 pub mod counters;
 pub mod csum;

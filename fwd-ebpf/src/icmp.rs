@@ -27,7 +27,7 @@ use crate::{
     nat::Nat,
     parse::Ipv4,
     redirect, rewrite,
-    route::{self, Leaving},
+    route::{self, Blocked, Leaving},
 };
 
 /// Length of the ICMP header (type, code, checksum, 4 more bytes).
@@ -104,8 +104,9 @@ pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
     }
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let egress = match route::cached(ctx, flow, now) {
-        Some(egress) => egress,
+    // An error about an error is never sent: one too big is dropped.
+    let egress = match route::cached(ctx, flow, now, ip.ip_len) {
+        Some(cached) => cached,
         None => {
             let towards = Nat {
                 src_addr: flow.nat_src_addr,
@@ -113,9 +114,10 @@ pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
                 src_port: 0,
                 dst_port: 0,
             };
-            route::route(ctx, &Leaving::ipv4(ip), &towards)?
+            route::route(ctx, &Leaving::ipv4(ip), &towards)
         }
-    };
+    }
+    .map_err(Blocked::reason)?;
     rewrite::icmp_error(ctx, ip, &quoted, flow, &egress)?;
     Ok(redirect::send_icmp_error(&egress))
 }

@@ -25,6 +25,7 @@ mod parse;
 mod redirect;
 mod rewrite;
 mod route;
+mod router;
 mod stats;
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
@@ -34,7 +35,7 @@ use crate::{
     access::frame_len,
     lookup::{Lookup, Target},
     nat::Nat,
-    route::Leaving,
+    route::{Blocked, Leaving},
     stats::InterfaceCounters,
 };
 
@@ -62,7 +63,7 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
             rewrite::echo_reply(ctx, &pkt)?;
             return Ok(Reason::AnsweredEcho);
         }
-        _ if pkt.ttl <= 1 => return Err(Reason::PassTtlExpired),
+        _ if pkt.ttl <= 1 => return router::time_exceeded(ctx, &pkt),
         Lookup::Reject => {
             rewrite::reject(ctx, &pkt)?;
             return Ok(Reason::RejectNoBackend);
@@ -71,22 +72,24 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     };
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let (egress, looked_up) = match &target {
+    let leaving = Leaving::packet(&pkt);
+    let routed = match &target {
         Target::Flow(flow) => {
             // SAFETY: from a CT4 lookup in this run.
             let f = unsafe { &**flow };
-            match route::cached(ctx, f, now) {
-                Some(egress) => (egress, false),
-                None => (
-                    route::route(ctx, &Leaving::packet(&pkt), &Nat::of(f))?,
-                    true,
-                ),
+            match route::cached(ctx, f, now, pkt.ip_len) {
+                Some(cached) => cached.map(|egress| (egress, false)),
+                None => route::route(ctx, &leaving, &Nat::of(f)).map(|egress| (egress, true)),
             }
         }
-        Target::New(new) => (
-            route::route(ctx, &Leaving::packet(&pkt), &new.towards_backend())?,
-            true,
-        ),
+        Target::New(new) => {
+            route::route(ctx, &leaving, &new.towards_backend()).map(|egress| (egress, true))
+        }
+    };
+    let (egress, looked_up) = match routed {
+        Ok(routed) => routed,
+        Err(Blocked::TooBig { mtu }) => return router::frag_needed(ctx, &pkt, mtu),
+        Err(Blocked::Reason(reason)) => return Err(reason),
     };
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;

@@ -6,6 +6,7 @@ use aya_ebpf::{
     maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
 };
 use fwd_common::{
+    budget::TokenBucket,
     maps::{
         DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, MAGLEV_SIZE, MAX_BACKENDS,
         MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
@@ -64,3 +65,13 @@ pub static BACKEND_STATS: PerCpuArray<BackendStats> =
 /// Datapath settings, entry 0. Written by the loader before it attaches.
 #[map(name = "RELAY_CONFIG")]
 pub static RELAY_CONFIG: Array<RelayConfig> = Array::with_max_entries(1, 0);
+
+/// IPv4 address of each attached interface, by counter slot: the source of
+/// the ICMP errors the relay sends as a router. Written by the loader.
+#[map(name = "IFACE_ADDRS")]
+pub static IFACE_ADDRS: Array<u32> = Array::with_max_entries(REASON_STATS_ENTRIES, 0);
+
+/// The budget of ICMP errors sent as a router, one bucket per CPU. Written
+/// here only.
+#[map(name = "ICMP_BUDGET")]
+pub static ICMP_BUDGET: PerCpuArray<TokenBucket> = PerCpuArray::with_max_entries(1, 0);

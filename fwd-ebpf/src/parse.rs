@@ -49,6 +49,8 @@ pub struct Ipv4 {
     pub tos: u8,
     /// Total length, host order; the frame holds all of it.
     pub ip_len: u16,
+    /// Don't Fragment is set.
+    pub dont_fragment: bool,
 }
 
 /// What the later stages need to know about a packet.
@@ -70,6 +72,8 @@ pub struct Packet {
     pub icmp_type: u8,
     /// IPv4 total length, host order.
     pub ip_len: u16,
+    /// Don't Fragment is set.
+    pub dont_fragment: bool,
 }
 
 /// Parses Ethernet and IPv4, or says why the program will not handle the
@@ -124,6 +128,7 @@ pub fn ipv4(ctx: &XdpContext) -> Result<Ipv4, Reason> {
         ttl: ip.ttl,
         tos: ip.tos,
         ip_len,
+        dont_fragment: u16::from_be_bytes(ip.frags) & 0x4000 != 0,
     })
 }
 
@@ -185,5 +190,6 @@ pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
         tcp_flags,
         icmp_type,
         ip_len: ip.ip_len,
+        dont_fragment: ip.dont_fragment,
     })
 }

@@ -22,7 +22,7 @@ mod icmp_error;
 mod reject;
 
 pub use icmp_error::icmp_error;
-pub use reject::{echo_reply, reject};
+pub use reject::{echo_reply, icmp_reply, reject, IcmpReply};
 
 /// Offset of the (TTL, protocol) 16-bit word in the IPv4 header.
 const TTL_WORD_OFFSET: usize = 8;

@@ -256,5 +256,9 @@ pub fn datapath() -> Datapath {
         .expect("devmap client side");
     dp.allow_redirect(ifindex(BACKEND_IF))
         .expect("devmap backend side");
+    dp.set_interface_addr(ifindex(CLIENT_IF), RELAY_CLIENT_SIDE)
+        .expect("the client side's address");
+    dp.set_interface_addr(ifindex(BACKEND_IF), SNAT)
+        .expect("the backend side's address");
     dp
 }

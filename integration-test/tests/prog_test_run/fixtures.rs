@@ -7,7 +7,7 @@ use std::net::{Ipv6Addr, SocketAddrV6};
 use fwd_common::{events::end_reason, flow::tcp_flags::*, Reason, IPPROTO_TCP, IPPROTO_UDP};
 use integration_test::{
     addr::sa,
-    packet::{icmp, PacketBuilder},
+    packet::{icmp, IcmpError, PacketBuilder},
     prog_test_run::env::*,
 };
 
@@ -47,6 +47,16 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
         .unwrap();
 
     let data = b"hello through the relay"; // odd length: exercises the odd checksum byte
+                                           // 1,528 bytes of IPv4 with DF: more than the veths' 1,500.
+    let big = |client| PacketBuilder::udp(client, vip(VIP_UDP_PORT)).payload(&[0x42; 1500]);
+    // What the relay answers as a router, from its client-side address,
+    // quoting the header and 8 bytes (no DF on the answer).
+    let router_answer = |error, quoted: &PacketBuilder| {
+        PacketBuilder::icmp_error(RELAY_CLIENT_SIDE, CLIENT, error, &quoted.ip_quote(8))
+            .fragment(false, 0)
+            .macs(CLIENT_IF_MAC, CLIENT_MAC)
+            .build()
+    };
     let syn = |client| PacketBuilder::tcp(client, vip(VIP_TCP_PORT), SYN);
 
     // Neither an echo (relayed or answered) nor an error (translated): a
@@ -191,11 +201,32 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
             from_client(PacketBuilder::tcp(c(40008), vip(VIP_NO_ROUTE_PORT), SYN)),
             Reason::DropNoRoute,
         ),
-        Case::pass(
-            "ttl 1 to a VIP goes to the kernel untouched",
+        Case::sent(
+            "ttl 1 to a VIP is answered with time exceeded from the relay's client-side address",
             CLIENT_IF,
             from_client(syn(c(40004)).ttl(1)),
-            Reason::PassTtlExpired,
+            Reason::AnsweredTimeExceeded,
+            router_answer(IcmpError::TimeExceeded(0), &syn(c(40004)).ttl(1)),
+        ),
+        Case::sent(
+            "a new flow's first packet too big for its egress, DF set: fragmentation needed with the MTU",
+            CLIENT_IF,
+            from_client(big(c(5005))),
+            Reason::AnsweredFragNeeded,
+            router_answer(IcmpError::FragNeeded { next_hop_mtu: 1500 }, &big(c(5005))),
+        ),
+        Case::pass(
+            "a packet too big without DF is dropped: fwd does not fragment",
+            CLIENT_IF,
+            from_client(big(c(5006)).fragment(false, 0)),
+            Reason::DropFragNeeded,
+        ),
+        Case::sent(
+            "an established flow's packet too big for its cached egress: fragmentation needed",
+            CLIENT_IF,
+            from_client(big(c(5000))),
+            Reason::AnsweredFragNeeded,
+            router_answer(IcmpError::FragNeeded { next_hop_mtu: 1500 }, &big(c(5000))),
         ),
         Case::pass(
             "the relay's own traffic (ssh to its address) passes untouched",

@@ -290,3 +290,42 @@ pub fn icmp_cases(snat: &mut SnatModel) -> Vec<Case> {
         ),
     ]
 }
+
+/// The relay's own ICMP errors (here time exceeded) stay within their
+/// budget: a burst of 50 per CPU, then 1 a millisecond. 200 expiring
+/// packets sent as fast as the test can are answered at most that often,
+/// the rest dropped and counted; at least one CPU's burst is answered.
+pub fn router_answers_are_rate_limited() {
+    use std::time::Instant;
+
+    use integration_test::prog_test_run::run::run;
+
+    let mut dp = integration_test::prog_test_run::env::datapath();
+    let expiring =
+        from_client(PacketBuilder::tcp(sa(CLIENT, 40100), sa(VIP, VIP_TCP_PORT), SYN).ttl(1));
+    let started = Instant::now();
+    let actions: Vec<u32> = (0..200)
+        .map(|_| run(&mut dp, ifindex(CLIENT_IF), &expiring).action)
+        .collect();
+    let elapsed_ms = started.elapsed().as_millis() as usize;
+    let answered = actions
+        .iter()
+        .filter(|&&a| a == Reason::AnsweredTimeExceeded.action())
+        .count();
+    let dropped = actions
+        .iter()
+        .filter(|&&a| a == Reason::DropIcmpRateLimited.action())
+        .count();
+    assert_eq!(answered + dropped, 200, "{actions:?}");
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let bound = cpus * (50 + elapsed_ms + 1);
+    assert!(answered >= 50, "{answered} answered");
+    assert!(
+        answered <= bound,
+        "{answered} answered in {elapsed_ms} ms (at most {bound})"
+    );
+    assert!(
+        dropped > 0 || bound >= 200,
+        "none limited in {elapsed_ms} ms"
+    );
+}

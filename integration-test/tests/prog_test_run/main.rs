@@ -62,6 +62,11 @@ fn no_usable_backend_answers_rst_or_icmp_unreachable() {
 }
 
 #[test]
+fn the_relays_own_icmp_errors_are_rate_limited() {
+    in_relay_netns(icmp::router_answers_are_rate_limited);
+}
+
+#[test]
 fn pinned_state_survives_a_restart() {
     in_relay_netns(pinned::pinned_state_survives_a_restart);
 }
