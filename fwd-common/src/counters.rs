@@ -58,7 +58,9 @@ reasons! {
     PassNotIpv4 = 2, "pass_not_ipv4", PASS;
     /// More than one VLAN tag: not parsed.
     PassStackedVlan = 3, "pass_stacked_vlan", PASS;
-    /// An IPv4 fragment: fwd does not reassemble, the kernel gets it.
+    /// An IPv4 fragment fwd does not relay: a later fragment whose first
+    /// was not translated (not relayed, not yet seen, or too long ago), or
+    /// an ICMP fragment. The kernel gets it.
     PassFragment = 4, "pass_fragment", PASS;
     /// Neither TCP nor UDP (ICMP, ...).
     PassNotTcpUdp = 5, "pass_not_tcp_udp", PASS;
@@ -158,6 +160,12 @@ reasons! {
     /// An answer built in place (an ICMP error from the relay) could not
     /// be built: the driver refused to grow or shrink the frame.
     DropAnswerFailed = 36, "drop_answer_failed", DROP;
+    /// A fragment after the first of a relayed datagram (its first was
+    /// translated), translated the same way and sent back out of the
+    /// interface it arrived on.
+    ForwardedFragmentTx = 37, "forwarded_fragment_tx", TX;
+    /// The same, redirected to another attached interface.
+    ForwardedFragmentRedirect = 38, "forwarded_fragment_redirect", REDIRECT;
 }
 
 /// Number of reasons.
@@ -281,7 +289,8 @@ mod tests {
         assert_eq!(Reason::AnsweredEcho as u32, 31);
         assert_eq!(Reason::DropIcmpQuoteBadChecksum as u32, 32);
         assert_eq!(Reason::DropAnswerFailed as u32, 36);
-        assert_eq!(REASON_COUNT, 37);
+        assert_eq!(Reason::ForwardedFragmentRedirect as u32, 38);
+        assert_eq!(REASON_COUNT, 39);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod counters;
 pub mod csum;
 pub mod events;
 pub mod flow;
+pub mod frag;
 pub mod hash;
 pub mod maps;
 pub mod service;

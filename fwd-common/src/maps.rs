@@ -49,6 +49,10 @@ pub const BACKEND_STATS: &str = "BACKEND_STATS";
 /// answers as a router from the interface a packet came in on (time
 /// exceeded, fragmentation needed).
 pub const IFACE_ADDRS: &str = "IFACE_ADDRS";
+/// `LruHashMap<Frag4Key, Frag4>`: the new addresses of fragmented
+/// datagrams whose first fragment was translated (see [`crate::frag`]).
+/// Written and read by the datapath only.
+pub const FRAG4: &str = "FRAG4";
 /// `PerCpuArray<TokenBucket>` with one entry: the budget of ICMP errors the
 /// datapath sends as a router. Written by the datapath only.
 pub const ICMP_BUDGET: &str = "ICMP_BUDGET";
@@ -74,6 +78,8 @@ pub const MAX_BACKENDS: u32 = 4096;
 /// takes three entries (TCP, UDP, ICMP), and a VIP may take one more for
 /// the echo answers of its port services.
 pub const MAX_SERVICE_KEYS: u32 = 4 * MAX_SERVICES;
+/// Size of [`FRAG4`]: fragmented datagrams in flight.
+pub const MAX_FRAGMENTED: u32 = 8192;
 /// ICMP errors the datapath may send as a router, per second and CPU (the
 /// kernel's `icmp_msgs_per_sec` default).
 pub const ICMP_ERRORS_PER_SEC: u64 = 1000;

@@ -6,7 +6,8 @@
 //! up before conntrack so a packet with no route creates no flow. ICMP
 //! errors about relayed flows take their own path (`icmp`): parse the
 //! quoted packet -> find its flow (read only) -> route -> rewrite ->
-//! redirect.
+//! redirect. A first fragment takes the main path and records its new
+//! addresses; later fragments reuse them (`frag`).
 #![no_std]
 #![no_main]
 // The #[xdp] macro wraps the documented entry point in an exported function
@@ -17,6 +18,7 @@ mod access;
 mod conntrack;
 mod csum;
 mod events;
+mod frag;
 mod icmp;
 mod lookup;
 mod maps;
@@ -53,8 +55,16 @@ pub fn fwd_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     let ip = parse::ipv4(ctx)?;
-    if ip.proto == IPPROTO_ICMP && icmp::is_error(ctx, &ip)? {
-        return icmp::relay_error(ctx, &ip);
+    if ip.fragment_offset != 0 {
+        return frag::relay_later(ctx, &ip);
+    }
+    if ip.proto == IPPROTO_ICMP {
+        if ip.more_fragments {
+            return Err(Reason::PassFragment);
+        }
+        if icmp::is_error(ctx, &ip)? {
+            return icmp::relay_error(ctx, &ip);
+        }
     }
     let pkt = parse::transport(ctx, &ip)?;
     let target = match lookup::lookup(&pkt)? {
@@ -93,6 +103,9 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     };
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;
+    if ip.more_fragments {
+        frag::record(&ip, &nat, now);
+    }
     Ok(redirect::send(&egress))
 }
 

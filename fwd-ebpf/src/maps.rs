@@ -3,13 +3,14 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use fwd_common::{
     budget::TokenBucket,
+    frag::{Frag4, Frag4Key},
     maps::{
         DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, MAGLEV_SIZE, MAX_BACKENDS,
-        MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
+        MAX_FRAGMENTED, MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
     },
     Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
 };
@@ -75,3 +76,8 @@ pub static IFACE_ADDRS: Array<u32> = Array::with_max_entries(REASON_STATS_ENTRIE
 /// here only.
 #[map(name = "ICMP_BUDGET")]
 pub static ICMP_BUDGET: PerCpuArray<TokenBucket> = PerCpuArray::with_max_entries(1, 0);
+
+/// The new addresses of fragmented datagrams whose first fragment was
+/// translated. Written and read here.
+#[map(name = "FRAG4")]
+pub static FRAG4: LruHashMap<Frag4Key, Frag4> = LruHashMap::with_max_entries(MAX_FRAGMENTED, 0);

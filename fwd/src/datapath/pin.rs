@@ -31,7 +31,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
 const BPFFS: &str = "/sys/fs/bpf";
 
 /// Every map of the object: all are pinned, so counters survive restarts too.
-pub const MAPS: [&str; 13] = [
+pub const MAPS: [&str; 14] = [
     names::SERVICES4,
     names::BACKENDS4,
     names::MAGLEV,
@@ -45,6 +45,7 @@ pub const MAPS: [&str; 13] = [
     names::EVENTS_LOST,
     names::IFACE_ADDRS,
     names::ICMP_BUDGET,
+    names::FRAG4,
 ];
 
 /// The definition of a map as the kernel reports it.

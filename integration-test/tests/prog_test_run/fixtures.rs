@@ -13,6 +13,7 @@ use integration_test::{
 
 use crate::{
     case::{from_backend, from_client, to_backend, to_client, Case},
+    frag::fragment_cases,
     icmp::icmp_cases,
     model::SnatModel,
 };
@@ -253,12 +254,13 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
             Reason::PassNoService,
         ),
         Case::pass(
-            "an ipv4 fragment passes",
+            "a later fragment whose first was never seen passes",
             CLIENT_IF,
             from_client(
                 PacketBuilder::udp(c(5003), vip(VIP_UDP_PORT))
                     .payload(data)
-                    .fragment(true, 0),
+                    .ip_id(0x0bad)
+                    .fragment(false, 8),
             ),
             Reason::PassFragment,
         ),
@@ -357,5 +359,6 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
         .reopened_flow(),
     ];
     rows.extend(icmp_cases(snat));
+    rows.extend(fragment_cases(snat));
     rows
 }

@@ -16,6 +16,7 @@
 mod broken;
 mod case;
 mod fixtures;
+mod frag;
 mod icmp;
 mod maglev;
 mod model;
