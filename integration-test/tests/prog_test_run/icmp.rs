@@ -208,6 +208,23 @@ pub fn icmp_cases(snat: &mut SnatModel) -> Vec<Case> {
                     .ip_quote(8),
             )),
         ),
+        Case::sent(
+            "parameter problem from the client side, about a udp reply",
+            CLIENT_IF,
+            from_client(error(
+                CLIENT,
+                VIP,
+                IcmpError::ParameterProblem { pointer: 0 },
+                udp_to_client().ip_quote(8),
+            )),
+            Reason::ForwardedIcmpErrorRedirect,
+            to_backend(error(
+                SNAT,
+                BACKEND,
+                IcmpError::ParameterProblem { pointer: 0 },
+                udp_from_backend().ip_quote(8),
+            )),
+        ),
         Case::pass(
             "an error whose quote ends before the ports is dropped",
             BACKEND_IF,
