@@ -44,6 +44,15 @@ fn maps(backend: SocketAddr) -> String {
     )
 }
 
+/// One whole-address service of every protocol on VIP 0 (ICMP is relayed).
+fn whole_address_maps() -> String {
+    format!(
+        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
+        vip(0),
+        backend_addr(0)
+    )
+}
+
 /// `fwd <command> --json` of the running relay.
 fn fwd_json(topo: &Topology, relay: &Relay, command: &str) -> Value {
     let control = relay.control().to_string_lossy().into_owned();
@@ -160,12 +169,7 @@ fn ping(topo: &Topology, target: std::net::Ipv4Addr, count: u32) -> String {
 #[test]
 fn ping_through_a_whole_address_vip_is_answered_by_the_backend() {
     let topo = Topology::two_arm(1).unwrap();
-    let maps = format!(
-        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
-        vip(0),
-        backend_addr(0)
-    );
-    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &maps).unwrap();
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &whole_address_maps()).unwrap();
     ping(&topo, vip(0), 3);
     // One echo session, translated to the SNAT address towards the backend.
     let flows = fwd_json(&topo, &relay, "flows");
@@ -204,12 +208,7 @@ fn ping_to_a_port_vip_is_answered_by_the_relay() {
 #[test]
 fn traceroute_through_the_relay_shows_the_relay_then_the_vip() {
     let topo = Topology::two_arm(1).unwrap();
-    let maps = format!(
-        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
-        vip(0),
-        backend_addr(0)
-    );
-    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &maps).unwrap();
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &whole_address_maps()).unwrap();
     // The answers leave the relay with XDP_TX (see `xdp_pass`).
     let _pass = XdpPass::attach(&topo.client.ns, "eth0").unwrap();
     // UDP probes (the default): hop 1 expires at the relay, which answers
