@@ -26,7 +26,10 @@ use anyhow::{bail, Context as _, Result};
 use crate::{
     arena::Arena,
     host::{self, OUTSIDE_CPU},
-    infra::topology::CLIENT_ADDR,
+    infra::{
+        packet::checksum::{checksum, l4_checksum},
+        topology::CLIENT_ADDR,
+    },
 };
 
 /// Frame length without FCS: 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload.
@@ -182,7 +185,7 @@ impl Template {
         ]);
         ip[12..16].copy_from_slice(&src.octets());
         ip[16..20].copy_from_slice(&self.dst.octets());
-        let c = !fold(sum(ip));
+        let c = checksum(ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
         let udp_len = (FRAME_LEN - 34) as u16;
         f[34..36].copy_from_slice(&sport.to_be_bytes());
@@ -192,28 +195,12 @@ impl Template {
         for (i, b) in f[42..].iter_mut().enumerate() {
             *b = b'a' + (i % 26) as u8;
         }
-        let pseudo = sum(&src.octets()) + sum(&self.dst.octets()) + 17 + u32::from(udp_len);
-        let mut c = !fold(pseudo + sum(&f[34..]));
+        let mut c = l4_checksum(src, self.dst, 17, &f[34..]);
         if c == 0 {
             c = 0xffff;
         }
         f[40..42].copy_from_slice(&c.to_be_bytes());
     }
-}
-
-/// Ones'-complement sum of big-endian 16-bit words (not folded).
-fn sum(bytes: &[u8]) -> u32 {
-    bytes
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum()
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
 }
 
 /// An AF_PACKET socket bound to `ifname`, sending on the qdisc path, with

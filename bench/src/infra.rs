@@ -4,7 +4,6 @@
 //! that crate (its package name for `cargo -p` included), so renaming it
 //! changes only these lines.
 
-#[cfg(test)]
 pub(crate) use integration_test::packet;
 pub(crate) use integration_test::{
     netns::Netns, packages, process, rawbpf, relay, relay::Relay, topology, xdp_pass::XdpPass,

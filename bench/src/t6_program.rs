@@ -21,6 +21,7 @@ const CASES: &[(&str, &str)] = &[
     ("established_reply", "established_reply"),
     ("new_flow", "new_flow_udp"),
     ("non_vip_pass", "not_a_vip_pass"),
+    ("icmp_error", "icmp_error_translated"),
     ("empty_program", "floor_empty_program"),
 ];
 

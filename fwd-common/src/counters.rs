@@ -58,7 +58,9 @@ reasons! {
     PassNotIpv4 = 2, "pass_not_ipv4", PASS;
     /// More than one VLAN tag: not parsed.
     PassStackedVlan = 3, "pass_stacked_vlan", PASS;
-    /// An IPv4 fragment: fwd does not reassemble, the kernel gets it.
+    /// An IPv4 fragment fwd does not relay: a later fragment whose first
+    /// was not translated (not relayed, not yet seen, or too long ago), or
+    /// an ICMP fragment. The kernel gets it.
     PassFragment = 4, "pass_fragment", PASS;
     /// Neither TCP nor UDP (ICMP, ...).
     PassNotTcpUdp = 5, "pass_not_tcp_udp", PASS;
@@ -66,7 +68,9 @@ reasons! {
     PassNoService = 6, "pass_no_service", PASS;
     /// TCP to a VIP without SYN and without a flow: the kernel answers it.
     PassTcpNoFlow = 7, "pass_tcp_no_flow", PASS;
-    /// TTL 1 or 0: handed over untouched so the kernel answers as a router.
+    /// TTL 1 or 0 and the ingress interface has no address to answer from
+    /// (see [`Reason::AnsweredTimeExceeded`]): handed over untouched, for
+    /// the kernel to answer as a router.
     PassTtlExpired = 8, "pass_ttl_expired", PASS;
     /// Translated, but the next hop has no neighbour entry yet: the kernel
     /// forwards this one and resolves the neighbour.
@@ -87,7 +91,9 @@ reasons! {
     DropConntrackFull = 15, "drop_conntrack_full", DROP;
     /// No route to the destination (unreachable, blackhole, prohibit).
     DropNoRoute = 16, "drop_no_route", DROP;
-    /// Larger than the egress MTU (fwd does not fragment).
+    /// Larger than the egress MTU, and either Don't Fragment is clear (fwd
+    /// does not fragment) or the ingress interface has no address to send
+    /// "fragmentation needed" from (see [`Reason::AnsweredFragNeeded`]).
     DropFragNeeded = 17, "drop_frag_needed", DROP;
     /// `RELAY_CONFIG` entry 0 could not be read. It always exists (an array
     /// of one entry); the check is there for the verifier. Before
@@ -137,6 +143,29 @@ reasons! {
     /// An echo request to a VIP that no service relays ICMP to (none is a
     /// whole address of protocol "any"), answered from the VIP itself.
     AnsweredEcho = 31, "answered_echo", TX;
+    /// An ICMP error whose quoted IPv4 header has a wrong checksum (RFC
+    /// 5508 REQ-3).
+    DropIcmpQuoteBadChecksum = 32, "drop_icmp_quote_bad_checksum", DROP;
+    /// A packet to a VIP whose TTL expires here, answered with ICMP time
+    /// exceeded from the ingress interface's address (the relay as a hop).
+    AnsweredTimeExceeded = 33, "answered_time_exceeded", TX;
+    /// A packet with Don't Fragment larger than the MTU of its egress,
+    /// answered with ICMP fragmentation needed (that MTU) from the ingress
+    /// interface's address.
+    AnsweredFragNeeded = 34, "answered_frag_needed", TX;
+    /// An ICMP error the relay would send as a router, over its budget
+    /// (1,000 a second per CPU, bursts of 50, as the kernel's defaults):
+    /// the packet is dropped.
+    DropIcmpRateLimited = 35, "drop_icmp_rate_limited", DROP;
+    /// An answer built in place (an ICMP error from the relay) could not
+    /// be built: the driver refused to grow or shrink the frame.
+    DropAnswerFailed = 36, "drop_answer_failed", DROP;
+    /// A fragment after the first of a relayed datagram (its first was
+    /// translated), translated the same way and sent back out of the
+    /// interface it arrived on.
+    ForwardedFragmentTx = 37, "forwarded_fragment_tx", TX;
+    /// The same, redirected to another attached interface.
+    ForwardedFragmentRedirect = 38, "forwarded_fragment_redirect", REDIRECT;
 }
 
 /// Number of reasons.
@@ -147,12 +176,21 @@ pub const REASON_COUNT: u32 = Reason::ALL.len() as u32;
 /// datapath finds an interface's block once per packet, at the start, and
 /// the count at the end is a plain add.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReasonCounters {
     /// Packets and frame bytes per reason.
     pub by_reason: [Counter; REASON_COUNT as usize],
 }
 const _: () = assert!(core::mem::size_of::<ReasonCounters>() == 16 * REASON_COUNT as usize);
+
+// Arrays of more than 32 elements have no derived Default.
+impl Default for ReasonCounters {
+    fn default() -> Self {
+        ReasonCounters {
+            by_reason: [Counter::default(); REASON_COUNT as usize],
+        }
+    }
+}
 
 impl ReasonCounters {
     /// Adds one packet of `bytes` bytes under `reason`.
@@ -249,7 +287,10 @@ mod tests {
         assert_eq!(Reason::ForwardedIcmpErrorTx as u32, 24);
         assert_eq!(Reason::DropIcmpTooLong as u32, 30);
         assert_eq!(Reason::AnsweredEcho as u32, 31);
-        assert_eq!(REASON_COUNT, 32);
+        assert_eq!(Reason::DropIcmpQuoteBadChecksum as u32, 32);
+        assert_eq!(Reason::DropAnswerFailed as u32, 36);
+        assert_eq!(Reason::ForwardedFragmentRedirect as u32, 38);
+        assert_eq!(REASON_COUNT, 39);
     }
 
     #[test]

@@ -131,8 +131,9 @@ pub struct Flow4 {
     pub direction: u8,
     /// OR of the TCP flags seen in this direction (0 for UDP).
     pub tcp_flags: u8,
-    /// Padding; zero.
-    pub pad: u16,
+    /// MTU of the cached egress (0: unknown), host order: a packet of this
+    /// half larger than it is not sent there (formerly padding).
+    pub egress_mtu: u16,
     /// Service id.
     pub service_id: u32,
     /// Egress of this direction's packets as the datapath last looked it

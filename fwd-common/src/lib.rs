@@ -20,11 +20,13 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod budget;
 pub mod config;
 pub mod counters;
 pub mod csum;
 pub mod events;
 pub mod flow;
+pub mod frag;
 pub mod hash;
 pub mod maps;
 pub mod service;

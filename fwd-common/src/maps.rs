@@ -43,6 +43,19 @@ pub const EVENTS_LOST: &str = "EVENTS_LOST";
 /// `PerCpuArray<BackendStats>` indexed by backend id. Written by the
 /// datapath, read by the loader.
 pub const BACKEND_STATS: &str = "BACKEND_STATS";
+/// `Array<u32>` indexed by interface slot (see [`IFINDEX_SLOTS`]): the
+/// IPv4 address (network order) of each attached interface, 0 for none.
+/// Written by the loader when it attaches; read by the datapath when it
+/// answers as a router from the interface a packet came in on (time
+/// exceeded, fragmentation needed).
+pub const IFACE_ADDRS: &str = "IFACE_ADDRS";
+/// `LruHashMap<Frag4Key, Frag4>`: the new addresses of fragmented
+/// datagrams whose first fragment was translated (see [`crate::frag`]).
+/// Written and read by the datapath only.
+pub const FRAG4: &str = "FRAG4";
+/// `PerCpuArray<TokenBucket>` with one entry: the budget of ICMP errors the
+/// datapath sends as a router. Written by the datapath only.
+pub const ICMP_BUDGET: &str = "ICMP_BUDGET";
 /// `Array<RelayConfig>` with one entry: datapath settings. Written by the
 /// loader before attaching, read by the datapath when it starts a flow.
 pub const RELAY_CONFIG: &str = "RELAY_CONFIG";
@@ -61,8 +74,18 @@ pub const DEFAULT_MAGLEV_TABLES: u32 = 2 * 64;
 pub const MAX_BACKENDS_PER_SERVICE: u32 = 64;
 /// Most backends over all services (ids `0..MAX_BACKENDS`).
 pub const MAX_BACKENDS: u32 = 4096;
-/// Size of [`SERVICES4`]: a service with protocol "any" takes two entries.
-pub const MAX_SERVICE_KEYS: u32 = 2 * MAX_SERVICES;
+/// Size of [`SERVICES4`]: a whole-address service with protocol "any"
+/// takes three entries (TCP, UDP, ICMP), and a VIP may take one more for
+/// the echo answers of its port services.
+pub const MAX_SERVICE_KEYS: u32 = 4 * MAX_SERVICES;
+/// Size of [`FRAG4`]: fragmented datagrams in flight.
+pub const MAX_FRAGMENTED: u32 = 8192;
+/// ICMP errors the datapath may send as a router, per second and CPU (the
+/// kernel's `icmp_msgs_per_sec` default).
+pub const ICMP_ERRORS_PER_SEC: u64 = 1000;
+/// Burst of [`ICMP_ERRORS_PER_SEC`] (the kernel's `icmp_msgs_burst`
+/// default).
+pub const ICMP_ERRORS_BURST: u64 = 50;
 /// Default size of [`CT4`] in entries (two per flow).
 pub const DEFAULT_CT_ENTRIES: u32 = 2 * 131_072;
 /// Size of [`DEVMAP`], and the most interfaces with their own counters.

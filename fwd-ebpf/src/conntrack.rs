@@ -27,6 +27,7 @@ struct EgressCache {
     ifindex: u32,
     smac: [u8; 6],
     dmac: [u8; 6],
+    mtu: u16,
     at_ns: u64,
 }
 
@@ -35,6 +36,7 @@ impl EgressCache {
         ifindex: 0,
         smac: [0; 6],
         dmac: [0; 6],
+        mtu: 0,
         at_ns: 0,
     };
 
@@ -45,15 +47,18 @@ impl EgressCache {
                 ifindex,
                 smac,
                 dmac,
+                mtu,
             }
             | Egress::Redirect {
                 ifindex,
                 smac,
                 dmac,
+                mtu,
             } => EgressCache {
                 ifindex: *ifindex,
                 smac: *smac,
                 dmac: *dmac,
+                mtu: *mtu,
                 at_ns: now,
             },
             Egress::Kernel(_) => EgressCache::NONE,
@@ -67,6 +72,7 @@ impl EgressCache {
         f.egress_ifindex = self.ifindex;
         f.egress_smac = self.smac;
         f.egress_dmac = self.dmac;
+        f.egress_mtu = self.mtu;
         f.egress_ns = self.at_ns;
     }
 
@@ -85,7 +91,7 @@ impl EgressCache {
             bytes: 0,
             direction: 0,
             tcp_flags: 0,
-            pad: 0,
+            egress_mtu: self.mtu,
             service_id: 0,
             egress_ifindex: self.ifindex,
             egress_smac: self.smac,
@@ -234,7 +240,6 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         bytes: 0,
         direction: DIR_REPLY,
         tcp_flags: 0,
-        pad: 0,
         service_id: new.service_id,
         ..EgressCache::NONE.flow_fields()
     };
@@ -273,7 +278,6 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         bytes: pkt.ip_len as u64,
         direction: DIR_FORWARD,
         tcp_flags,
-        pad: 0,
         service_id: new.service_id,
         ..cache.flow_fields()
     };

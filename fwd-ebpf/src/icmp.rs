@@ -10,8 +10,9 @@
 //! sent or received (`rewrite::icmp_error`).
 //!
 //! An error is read, never counted in its flow: it neither refreshes nor
-//! ends it (RFC 4787 REQ-12, RFC 7857 section 7.1). Its ICMP checksum is
-//! verified before anything is written. An error about no relayed flow goes
+//! ends it (RFC 4787 REQ-12, RFC 7857 section 7.1). Its ICMP checksum and
+//! the quoted IPv4 header's are verified before anything is written (RFC
+//! 5508 REQ-3). An error about no relayed flow goes
 //! to the kernel (the host's own traffic) unless it quotes a SNAT port,
 //! whose flow is gone: then it is dropped.
 
@@ -26,7 +27,7 @@ use crate::{
     nat::Nat,
     parse::Ipv4,
     redirect, rewrite,
-    route::{self, Leaving},
+    route::{self, Blocked, Leaving},
 };
 
 /// Length of the ICMP header (type, code, checksum, 4 more bytes).
@@ -82,10 +83,10 @@ pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
     if message_len > MAX_MESSAGE {
         return Err(Reason::DropIcmpTooLong);
     }
-    let quoted = quoted(ctx, ip, message_len)?;
     if fold(sum_loaded::<MAX_CHUNKS>(ctx, ip.l4_off, message_len)?) != 0xffff {
         return Err(Reason::DropIcmpBadChecksum);
     }
+    let quoted = quoted(ctx, ip, message_len)?;
     // The half that a reply to the quoted packet would match.
     let q = &quoted.key;
     let back = Flow4Key::from_raw(q.dst_addr, q.dst_port, q.src_addr, q.src_port, q.proto);
@@ -103,8 +104,9 @@ pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
     }
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let egress = match route::cached(ctx, flow, now) {
-        Some(egress) => egress,
+    // An error about an error is never sent: one too big is dropped.
+    let egress = match route::cached(ctx, flow, now, ip.ip_len) {
+        Some(cached) => cached,
         None => {
             let towards = Nat {
                 src_addr: flow.nat_src_addr,
@@ -112,9 +114,10 @@ pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
                 src_port: 0,
                 dst_port: 0,
             };
-            route::route(ctx, &Leaving::ipv4(ip), &towards)?
+            route::route(ctx, &Leaving::ipv4(ip), &towards)
         }
-    };
+    }
+    .map_err(Blocked::reason)?;
     rewrite::icmp_error(ctx, ip, &quoted, flow, &egress)?;
     Ok(redirect::send_icmp_error(&egress))
 }
@@ -132,6 +135,14 @@ fn quoted(ctx: &XdpContext, ip: &Ipv4, message_len: usize) -> Result<Quoted, Rea
     let ihl = ((qip[0] & 0x0f) as usize) * 4;
     if qip[0] >> 4 != 4 || ihl < Ipv4Hdr::LEN {
         return Err(Reason::DropIcmpTruncated);
+    }
+    // The quoted header must be whole and intact (RFC 5508 REQ-3); its
+    // transport checksum is not checked, it covers bytes not quoted.
+    if l3_off + ihl > end {
+        return Err(Reason::DropIcmpTruncated);
+    }
+    if fold(sum_loaded::<1>(ctx, l3_off, ihl)?) != 0xffff {
+        return Err(Reason::DropIcmpQuoteBadChecksum);
     }
     let proto = qip[9];
     // Only TCP and UDP are relayed, and only a first fragment has ports.

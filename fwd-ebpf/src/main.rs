@@ -11,7 +11,8 @@
 //! 285,000 instructions verified instead of 390,000, of the 1,000,000
 //! allowed). ICMP errors about relayed flows take their own path (`icmp`):
 //! parse the quoted packet -> find its flow (read only) -> route ->
-//! rewrite -> redirect.
+//! rewrite -> redirect. A first fragment takes the main path and records
+//! its new addresses; later fragments reuse them (`frag`).
 #![no_std]
 #![no_main]
 // The #[xdp] macro wraps the documented entry point in an exported function
@@ -22,6 +23,7 @@ mod access;
 mod conntrack;
 mod csum;
 mod events;
+mod frag;
 mod icmp;
 mod lookup;
 mod maps;
@@ -31,6 +33,7 @@ mod parse;
 mod redirect;
 mod rewrite;
 mod route;
+mod router;
 mod stats;
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, macros::xdp, programs::XdpContext};
@@ -40,7 +43,7 @@ use crate::{
     access::frame_len,
     lookup::{Lookup, Target},
     nat::Nat,
-    route::Leaving,
+    route::{Blocked, Leaving},
     stats::InterfaceCounters,
 };
 
@@ -58,8 +61,16 @@ pub fn fwd_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     let ip = parse::ipv4(ctx)?;
-    if ip.proto == IPPROTO_ICMP && icmp::is_error(ctx, &ip)? {
-        return icmp::relay_error(ctx, &ip);
+    if ip.fragment_offset != 0 {
+        return frag::relay_later(ctx, &ip);
+    }
+    if ip.proto == IPPROTO_ICMP {
+        if ip.more_fragments {
+            return Err(Reason::PassFragment);
+        }
+        if icmp::is_error(ctx, &ip)? {
+            return icmp::relay_error(ctx, &ip);
+        }
     }
     let pkt = parse::transport(ctx, &ip)?;
     let target = match lookup::lookup(&pkt)? {
@@ -68,7 +79,7 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
             rewrite::echo_reply(ctx, &pkt)?;
             return Ok(Reason::AnsweredEcho);
         }
-        _ if pkt.ttl <= 1 => return Err(Reason::PassTtlExpired),
+        _ if pkt.ttl <= 1 => return router::time_exceeded(ctx, &pkt),
         Lookup::Reject => {
             rewrite::reject(ctx, &pkt)?;
             return Ok(Reason::RejectNoBackend);
@@ -81,25 +92,30 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     }
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let (egress, looked_up) = match &target {
+    let leaving = Leaving::packet(&pkt);
+    let routed = match &target {
         Target::Flow(flow) => {
             // SAFETY: from a CT4 lookup in this run.
             let f = unsafe { &**flow };
-            match route::cached(ctx, f, now) {
-                Some(egress) => (egress, false),
-                None => (
-                    route::route(ctx, &Leaving::packet(&pkt), &Nat::of(f))?,
-                    true,
-                ),
+            match route::cached(ctx, f, now, pkt.ip_len) {
+                Some(cached) => cached.map(|egress| (egress, false)),
+                None => route::route(ctx, &leaving, &Nat::of(f)).map(|egress| (egress, true)),
             }
         }
-        Target::New(new) => (
-            route::route(ctx, &Leaving::packet(&pkt), &new.towards_backend())?,
-            true,
-        ),
+        Target::New(new) => {
+            route::route(ctx, &leaving, &new.towards_backend()).map(|egress| (egress, true))
+        }
+    };
+    let (egress, looked_up) = match routed {
+        Ok(routed) => routed,
+        Err(Blocked::TooBig { mtu }) => return router::frag_needed(ctx, &pkt, mtu),
+        Err(Blocked::Reason(reason)) => return Err(reason),
     };
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;
+    if ip.more_fragments {
+        frag::record(&ip, &nat, now);
+    }
     Ok(redirect::send(&egress))
 }
 

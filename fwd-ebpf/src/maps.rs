@@ -3,12 +3,14 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use fwd_common::{
+    budget::TokenBucket,
+    frag::{Frag4, Frag4Key},
     maps::{
         DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, MAGLEV_SIZE, MAX_BACKENDS,
-        MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
+        MAX_FRAGMENTED, MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
     },
     Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
 };
@@ -64,3 +66,18 @@ pub static BACKEND_STATS: PerCpuArray<BackendStats> =
 /// Datapath settings, entry 0. Written by the loader before it attaches.
 #[map(name = "RELAY_CONFIG")]
 pub static RELAY_CONFIG: Array<RelayConfig> = Array::with_max_entries(1, 0);
+
+/// IPv4 address of each attached interface, by counter slot: the source of
+/// the ICMP errors the relay sends as a router. Written by the loader.
+#[map(name = "IFACE_ADDRS")]
+pub static IFACE_ADDRS: Array<u32> = Array::with_max_entries(REASON_STATS_ENTRIES, 0);
+
+/// The budget of ICMP errors sent as a router, one bucket per CPU. Written
+/// here only.
+#[map(name = "ICMP_BUDGET")]
+pub static ICMP_BUDGET: PerCpuArray<TokenBucket> = PerCpuArray::with_max_entries(1, 0);
+
+/// The new addresses of fragmented datagrams whose first fragment was
+/// translated. Written and read here.
+#[map(name = "FRAG4")]
+pub static FRAG4: LruHashMap<Frag4Key, Frag4> = LruHashMap::with_max_entries(MAX_FRAGMENTED, 0);

@@ -1,7 +1,8 @@
 //! Stage 1: parse. Reads Ethernet (one optional 802.1Q/802.1ad tag) and
 //! IPv4 (honouring IHL, options allowed) in [`ipv4`], then the TCP or UDP
 //! ports, or the identifier of an ICMP echo, in [`transport`] (ICMP errors
-//! go to `crate::icmp` instead). Never writes.
+//! go to `crate::icmp`, fragments after the first to `crate::frag`).
+//! Never writes.
 //!
 //! An echo's identifier stands in for a port, on the side a reply to it
 //! would carry it: an echo request is keyed (client, id, VIP, 0), an echo
@@ -49,6 +50,14 @@ pub struct Ipv4 {
     pub tos: u8,
     /// Total length, host order; the frame holds all of it.
     pub ip_len: u16,
+    /// Don't Fragment is set.
+    pub dont_fragment: bool,
+    /// More Fragments is set.
+    pub more_fragments: bool,
+    /// Fragment offset in 8-byte units (0: unfragmented or the first).
+    pub fragment_offset: u16,
+    /// IP identification (network order).
+    pub id: u16,
 }
 
 /// What the later stages need to know about a packet.
@@ -70,6 +79,8 @@ pub struct Packet {
     pub icmp_type: u8,
     /// IPv4 total length, host order.
     pub ip_len: u16,
+    /// Don't Fragment is set.
+    pub dont_fragment: bool,
 }
 
 /// Parses Ethernet and IPv4, or says why the program will not handle the
@@ -111,10 +122,7 @@ pub fn ipv4(ctx: &XdpContext) -> Result<Ipv4, Reason> {
     if ctx.data() + l3_off + ip_len as usize > ctx.data_end() {
         return Err(Reason::DropTruncated);
     }
-    // More-fragments flag or a fragment offset: not reassembled here.
-    if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
-        return Err(Reason::PassFragment);
-    }
+    let frags = u16::from_be_bytes(ip.frags);
     Ok(Ipv4 {
         l3_off,
         l4_off: l3_off + ihl,
@@ -124,13 +132,21 @@ pub fn ipv4(ctx: &XdpContext) -> Result<Ipv4, Reason> {
         ttl: ip.ttl,
         tos: ip.tos,
         ip_len,
+        dont_fragment: frags & 0x4000 != 0,
+        more_fragments: frags & 0x2000 != 0,
+        fragment_offset: frags & 0x1fff,
+        id: u16::from_ne_bytes(ip.id),
     })
 }
 
 /// Reads the TCP or UDP ports after `ip`, or says why the program will not
-/// handle the packet.
+/// handle the packet (a fragment after the first has no transport header:
+/// see `crate::frag`).
 #[inline(always)]
 pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
+    if ip.fragment_offset != 0 {
+        return Err(Reason::PassFragment);
+    }
     let proto = ip.proto;
     let l4_off = ip.l4_off;
     let mut icmp_type = 0;
@@ -185,5 +201,6 @@ pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
         tcp_flags,
         icmp_type,
         ip_len: ip.ip_len,
+        dont_fragment: ip.dont_fragment,
     })
 }

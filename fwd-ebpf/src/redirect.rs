@@ -30,3 +30,14 @@ pub fn send_icmp_error(egress: &Egress) -> Reason {
         other => other,
     }
 }
+
+/// The reason for a translated fragment (after the first) leaving by
+/// `egress`: the same actions as [`send`], counted apart.
+#[inline(always)]
+pub fn send_fragment(egress: &Egress) -> Reason {
+    match send(egress) {
+        Reason::ForwardedTx => Reason::ForwardedFragmentTx,
+        Reason::ForwardedRedirect => Reason::ForwardedFragmentRedirect,
+        other => other,
+    }
+}

@@ -36,6 +36,8 @@ pub enum Egress {
         smac: [u8; 6],
         /// MAC of the next hop.
         dmac: [u8; 6],
+        /// MTU of the route (host order).
+        mtu: u16,
     },
     /// Out of another attached interface.
     Redirect {
@@ -45,33 +47,79 @@ pub enum Egress {
         smac: [u8; 6],
         /// MAC of the next hop.
         dmac: [u8; 6],
+        /// MTU of the route (host order).
+        mtu: u16,
     },
     /// Translated, then handed to the kernel, which routes it: no neighbour
     /// entry yet (the kernel resolves it), or an egress fwd is not attached to.
     Kernel(Reason),
 }
 
+/// Why a packet has no egress.
+pub enum Blocked {
+    /// Dropped, or passed to the kernel, for this reason.
+    Reason(Reason),
+    /// Larger than the MTU of its route (host order): the caller answers
+    /// as a router does, or drops it.
+    TooBig {
+        /// The route's MTU.
+        mtu: u16,
+    },
+}
+
+impl From<Reason> for Blocked {
+    #[inline(always)]
+    fn from(reason: Reason) -> Blocked {
+        Blocked::Reason(reason)
+    }
+}
+
+impl Blocked {
+    /// The reason of a packet that is not answered: a packet too big is
+    /// dropped.
+    #[inline(always)]
+    pub fn reason(self) -> Reason {
+        match self {
+            Blocked::Reason(r) => r,
+            Blocked::TooBig { .. } => Reason::DropFragNeeded,
+        }
+    }
+}
+
 /// The egress a tracked flow's half cached, if it is younger than
-/// `EGRESS_CACHE_NS`: established packets skip the FIB lookup.
+/// `EGRESS_CACHE_NS`: established packets skip the FIB lookup (and its MTU
+/// check, made here against the cached MTU for a packet of `ip_len`
+/// bytes).
 #[inline(always)]
-pub fn cached(ctx: &XdpContext, flow: &Flow4, now: u64) -> Option<Egress> {
+pub fn cached(
+    ctx: &XdpContext,
+    flow: &Flow4,
+    now: u64,
+    ip_len: u16,
+) -> Option<Result<Egress, Blocked>> {
     if flow.egress_ifindex == 0 || now.wrapping_sub(flow.egress_ns) >= EGRESS_CACHE_NS {
         return None;
     }
+    let mtu = flow.egress_mtu;
+    if mtu != 0 && ip_len > mtu {
+        return Some(Err(Blocked::TooBig { mtu }));
+    }
     let (ifindex, smac, dmac) = (flow.egress_ifindex, flow.egress_smac, flow.egress_dmac);
-    Some(if ifindex == ctx.ingress_ifindex() as u32 {
+    Some(Ok(if ifindex == ctx.ingress_ifindex() as u32 {
         Egress::Tx {
             ifindex,
             smac,
             dmac,
+            mtu,
         }
     } else {
         Egress::Redirect {
             ifindex,
             smac,
             dmac,
+            mtu,
         }
-    })
+    }))
 }
 
 /// What the FIB is told of a packet besides its translated addresses.
@@ -135,15 +183,19 @@ fn fib_lookup(ctx: &XdpContext, leaving: &Leaving, nat: &Nat, tot_len: u16) -> (
 
 /// Looks up the route of a packet `leaving`, translated to `nat`.
 #[inline(always)]
-pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, Reason> {
+pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, Blocked> {
     let (rc, params) = fib_lookup(ctx, leaving, nat, leaving.ip_len);
     if rc == BPF_FIB_LKUP_RET_SUCCESS {
         let ingress = ctx.ingress_ifindex() as u32;
+        // SAFETY: on success the helper writes the route's MTU over the
+        // total length (a union of two u16).
+        let mtu = unsafe { params.__bindgen_anon_1.mtu_result };
         if params.ifindex == ingress {
             return Ok(Egress::Tx {
                 ifindex: ingress,
                 smac: params.smac,
                 dmac: params.dmac,
+                mtu,
             });
         }
         if DEVMAP.get_ifindex(params.ifindex).is_some() {
@@ -151,6 +203,7 @@ pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, R
                 ifindex: params.ifindex,
                 smac: params.smac,
                 dmac: params.dmac,
+                mtu,
             });
         }
         return Ok(Egress::Kernel(Reason::PassNotAttached));
@@ -162,10 +215,13 @@ pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, R
         || rc == BPF_FIB_LKUP_RET_UNREACHABLE
         || rc == BPF_FIB_LKUP_RET_PROHIBIT
     {
-        return Err(Reason::DropNoRoute);
+        return Err(Reason::DropNoRoute.into());
     }
     if rc == BPF_FIB_LKUP_RET_FRAG_NEEDED {
-        return Err(Reason::DropFragNeeded);
+        // SAFETY: on FRAG_NEEDED the helper writes the route's MTU over
+        // the total length.
+        let mtu = unsafe { params.__bindgen_anon_1.mtu_result };
+        return Err(Blocked::TooBig { mtu });
     }
     // Not forwarded (a local destination), forwarding disabled, lightweight
     // tunnels: the kernel decides.

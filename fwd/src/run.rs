@@ -148,9 +148,20 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
         .install(&plan)
         .context("installing the service map")?;
     enable_sysctls(interfaces)?;
-    // Redirect targets first, so that the program never runs without them.
+    // Redirect targets first, so that the program never runs without them;
+    // with the address each answers from as a router.
+    let addrs = host::ifaces::local_addrs().context("listing local addresses")?;
     for i in interfaces {
         datapath.allow_redirect(i.index)?;
+        match addrs.iter().find(|a| a.ifname == i.name) {
+            Some(a) => datapath.set_interface_addr(i.index, a.addr)?,
+            None => warn!(
+                "{}: no IPv4 address: packets whose TTL expires here go to the kernel, \
+                 and packets too big for their egress are dropped without \
+                 \"fragmentation needed\"",
+                i.name
+            ),
+        }
     }
     let mut attached = Vec::new();
     for i in interfaces {

@@ -138,12 +138,7 @@ impl Topology {
     /// `client -- relay -- backends`, `backends` >= 1.
     pub fn two_arm(backends: usize) -> Result<Topology> {
         assert!(backends >= 1, "a topology needs a backend");
-        let relay = new_ns("relay")?;
-        relay.sysctl("net.ipv4.ip_forward", "1")?;
-        let client_ns = new_ns("client")?;
-        veth(&relay, "c0", &client_ns, "eth0")?;
-        let client = host(client_ns, CLIENT_ADDR, true)?;
-        let to_client = configure(&relay, "c0", &[RELAY_CLIENT_ADDR])?;
+        let (relay, client, to_client) = relay_with_client()?;
 
         let mut switches = Vec::new();
         let mut hosts = Vec::new();
@@ -184,13 +179,7 @@ impl Topology {
     /// ICMP fragmentation needed, to its source, as an IPsec or
     /// dedicated-line hop does. The links themselves have the usual 1500.
     pub fn via_router(route_mtu: u16) -> Result<Topology> {
-        let relay = new_ns("relay")?;
-        relay.sysctl("net.ipv4.ip_forward", "1")?;
-        let client_ns = new_ns("client")?;
-        veth(&relay, "c0", &client_ns, "eth0")?;
-        let client = host(client_ns, CLIENT_ADDR, true)?;
-        let to_client = configure(&relay, "c0", &[RELAY_CLIENT_ADDR])?;
-
+        let (relay, client, to_client) = relay_with_client()?;
         let router = new_ns("router")?;
         router.sysctl("net.ipv4.ip_forward", "1")?;
         veth(&relay, "b0", &router, "eth0")?;
@@ -288,6 +277,18 @@ impl Topology {
         all.extend(self.routers.iter());
         all
     }
+}
+
+/// The relay's namespace (forwarding on) and the client on its interface
+/// `c0`, for the two-arm shapes.
+fn relay_with_client() -> Result<(Netns, Host, Interface)> {
+    let relay = new_ns("relay")?;
+    relay.sysctl("net.ipv4.ip_forward", "1")?;
+    let client_ns = new_ns("client")?;
+    veth(&relay, "c0", &client_ns, "eth0")?;
+    let client = host(client_ns, CLIENT_ADDR, true)?;
+    let to_client = configure(&relay, "c0", &[RELAY_CLIENT_ADDR])?;
+    Ok((relay, client, to_client))
 }
 
 /// A namespace with IPv6 off: no router solicitations or DAD in captures.

@@ -11,7 +11,7 @@ use fwd::{
     host::routes::{NoRoute, RouteLookup},
     plan::{Plan, PlannedBackend, PlannedService},
 };
-use fwd_common::{Flow4, Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{Flow4, Flow4Key, Reason, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use integration_test::netns::in_private_netns;
 
 fn plan() -> Plan {
@@ -62,9 +62,17 @@ fn load_install_read_attach_detach() {
             backend_count: 2,
             ..Default::default()
         };
+        // The VIP relays no ICMP: an entry makes the datapath answer its
+        // echo requests itself.
+        let answer = fwd_common::Service4 {
+            id: 0,
+            flags: fwd_common::service::service_flags::ANSWER_ECHO,
+            ..Default::default()
+        };
         assert_eq!(
             entries,
             vec![
+                (fwd_common::Service4Key::new(vip, 0, IPPROTO_ICMP), answer),
                 (fwd_common::Service4Key::new(vip, 80, IPPROTO_TCP), value),
                 (fwd_common::Service4Key::new(vip, 80, IPPROTO_UDP), value),
             ]
@@ -73,9 +81,11 @@ fn load_install_read_attach_detach() {
         let mut smaller = plan();
         smaller.services[0].protocols = vec![IPPROTO_TCP];
         dp.install(&smaller).unwrap();
-        let entries = dp.service_entries().unwrap();
-        assert_eq!(entries.len(), 1, "the UDP key is gone: {entries:?}");
-        assert_eq!(entries[0].0.proto, IPPROTO_TCP);
+        let mut entries = dp.service_entries().unwrap();
+        entries.sort_by_key(|(k, _)| k.proto);
+        assert_eq!(entries.len(), 2, "the UDP key is gone: {entries:?}");
+        assert_eq!(entries[0].0.proto, IPPROTO_ICMP);
+        assert_eq!(entries[1].0.proto, IPPROTO_TCP);
 
         let stats = dp.reason_stats().unwrap();
         assert_eq!(stats.len(), Reason::ALL.len());

@@ -10,6 +10,7 @@
 //!   PMTU black hole) until the test's I/O timeout.
 //! - A UDP client whose backend port is closed gets ECONNREFUSED: the
 //!   backend's port unreachable, translated.
+//! - `traceroute` through the relay shows the relay, then the VIP.
 //! - `ping` through a whole-address VIP is answered by the backend (which
 //!   has no route to the client: only a translated echo gets an answer
 //!   back), and `ping` to a VIP of a port service by the relay itself.
@@ -22,7 +23,7 @@ use std::{
 use integration_test::{
     addr::sa,
     relay::run_fwd,
-    topology::{backend_addr, vip, RELAY_BACKEND_ADDR, ROUTED_BACKEND_ADDR},
+    topology::{backend_addr, vip, RELAY_BACKEND_ADDR, RELAY_CLIENT_ADDR, ROUTED_BACKEND_ADDR},
     traffic::{tcp_echo_check, Echo, EchoServer},
     xdp_pass::XdpPass,
     Relay, Topology,
@@ -40,6 +41,15 @@ fn maps(backend: SocketAddr) -> String {
     format!(
         "[[service]]\nname = \"db\"\nlisten = \"{}\"\nbackends = [\"{backend}\"]\n",
         sa::<SocketAddr>(vip(0), PORT)
+    )
+}
+
+/// One whole-address service of every protocol on VIP 0 (ICMP is relayed).
+fn whole_address_maps() -> String {
+    format!(
+        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
+        vip(0),
+        backend_addr(0)
     )
 }
 
@@ -159,12 +169,7 @@ fn ping(topo: &Topology, target: std::net::Ipv4Addr, count: u32) -> String {
 #[test]
 fn ping_through_a_whole_address_vip_is_answered_by_the_backend() {
     let topo = Topology::two_arm(1).unwrap();
-    let maps = format!(
-        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
-        vip(0),
-        backend_addr(0)
-    );
-    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &maps).unwrap();
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &whole_address_maps()).unwrap();
     ping(&topo, vip(0), 3);
     // One echo session, translated to the SNAT address towards the backend.
     let flows = fwd_json(&topo, &relay, "flows");
@@ -198,4 +203,43 @@ fn ping_to_a_port_vip_is_answered_by_the_relay() {
     assert_eq!(reason_packets(&topo, &relay, "answered_echo"), 3);
     let flows = fwd_json(&topo, &relay, "flows");
     assert_eq!(flows["flows"].as_array().unwrap().len(), 0, "{flows:#}");
+}
+
+#[test]
+fn traceroute_through_the_relay_shows_the_relay_then_the_vip() {
+    let topo = Topology::two_arm(1).unwrap();
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &whole_address_maps()).unwrap();
+    // The answers leave the relay with XDP_TX (see `xdp_pass`).
+    let _pass = XdpPass::attach(&topo.client.ns, "eth0").unwrap();
+    // UDP probes (the default): hop 1 expires at the relay, which answers
+    // time exceeded from its client-side address; hop 2 reaches the
+    // backend through the VIP, whose port unreachable comes back from the
+    // VIP.
+    let out = topo
+        .client
+        .ns
+        .run(&[
+            "traceroute",
+            "-n",
+            "-q",
+            "1",
+            "-w",
+            "2",
+            "-m",
+            "4",
+            &vip(0).to_string(),
+        ])
+        .unwrap();
+    let hops: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(
+        hops,
+        vec![RELAY_CLIENT_ADDR.to_string(), vip(0).to_string()],
+        "{out}\nrelay log:\n{}",
+        relay.log()
+    );
+    assert!(reason_packets(&topo, &relay, "answered_time_exceeded") >= 1);
 }

@@ -17,6 +17,7 @@ const NEEDED_COMMANDS: &[Needed] = &[
     ("prometheus", "prometheus"),
     ("promtool", "prometheus"),
     ("ping", "iputils-ping"),
+    ("traceroute", "traceroute"),
 ];
 
 /// Runs every test; fails if any fails. `args` go to the integration test

@@ -14,7 +14,7 @@ use aya_ebpf::programs::XdpContext;
 use fwd_common::{csum::CsumDiff, Flow4, Reason, IPPROTO_UDP};
 use network_types::ip::Ipv4Hdr;
 
-use super::{forward_macs, TTL_WORD_OFFSET};
+use super::{forward_macs, readdress, Addrs};
 use crate::{
     access::{load, ptr_at_mut, store},
     icmp::Quoted,
@@ -42,24 +42,17 @@ pub fn icmp_error(
     let forwarded_here = forward_macs(ctx, egress)?;
 
     // The outer header: from the half's translated source to its
-    // translated destination.
-    let outer: *mut Ipv4Hdr = ptr_at_mut(ctx, ip.l3_off)?;
-    let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, ip.l3_off + TTL_WORD_OFFSET)?;
-    // SAFETY: both checked by ptr_at_mut; they overlap only at the TTL byte,
-    // which is written through `outer` after the word is read.
-    unsafe {
-        let mut diff = CsumDiff::new()
-            .u32(ip.src_addr, flow.nat_src_addr)
-            .u32(ip.dst_addr, flow.nat_dst_addr);
-        if forwarded_here {
-            let old = u16::from_ne_bytes(*ttl_word);
-            (*outer).ttl = ip.ttl - 1;
-            diff = diff.u16(old, u16::from_ne_bytes(*ttl_word));
-        }
-        (*outer).src_addr = flow.nat_src_addr.to_ne_bytes();
-        (*outer).dst_addr = flow.nat_dst_addr.to_ne_bytes();
-        (*outer).check = diff.apply(u16::from_ne_bytes((*outer).check)).to_ne_bytes();
-    }
+    // translated destination (ICMP has no pseudo-header: the change of the
+    // outer addresses touches no other checksum).
+    let old = Addrs {
+        src: ip.src_addr,
+        dst: ip.dst_addr,
+    };
+    let new = Addrs {
+        src: flow.nat_src_addr,
+        dst: flow.nat_dst_addr,
+    };
+    readdress(ctx, ip.l3_off, ip.ttl, &old, &new, forwarded_here)?;
 
     // The quoted packet, as the other side sent or received it: from the
     // half's translated destination to its translated source.

@@ -15,7 +15,7 @@ use aya_ebpf::programs::XdpContext;
 use crate::{
     access::ptr_at_mut,
     nat::Nat,
-    parse::{Packet, ICMP_ECHO_REQUEST},
+    parse::{Ipv4, Packet, ICMP_ECHO_REQUEST},
     route::Egress,
 };
 
@@ -25,7 +25,7 @@ mod reject;
 
 pub use icmp_error::icmp_error;
 pub use mss::clamp_mss;
-pub use reject::{echo_reply, reject};
+pub use reject::{echo_reply, icmp_reply, reject, IcmpReply};
 
 /// Offset of the (TTL, protocol) 16-bit word in the IPv4 header.
 const TTL_WORD_OFFSET: usize = 8;
@@ -50,34 +50,77 @@ fn forward_macs(ctx: &XdpContext, egress: &Egress) -> Result<bool, Reason> {
     }
 }
 
-/// Writes the translation `nat` into the packet, for leaving by `egress`.
+/// An IPv4 source and destination (network order).
+pub struct Addrs {
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+}
+
+/// Writes the addresses `new` (were `old`) into the IPv4 header at
+/// `l3_off`, and when the program sends the packet itself the decremented
+/// `ttl`, updating the header checksum. Returns the change of the
+/// addresses alone, which transport checksums cover too.
 #[inline(always)]
-pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Result<(), Reason> {
-    let forwarded_here = forward_macs(ctx, egress)?;
-
-    let key = &pkt.key;
-    let addrs = CsumDiff::new()
-        .u32(key.src_addr, nat.src_addr)
-        .u32(key.dst_addr, nat.dst_addr);
-    let ports = CsumDiff::new()
-        .u16(key.src_port, nat.src_port)
-        .u16(key.dst_port, nat.dst_port);
-
-    let ip: *mut Ipv4Hdr = ptr_at_mut(ctx, pkt.l3_off)?;
-    let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, pkt.l3_off + TTL_WORD_OFFSET)?;
+fn readdress(
+    ctx: &XdpContext,
+    l3_off: usize,
+    ttl: u8,
+    old: &Addrs,
+    new: &Addrs,
+    forwarded_here: bool,
+) -> Result<CsumDiff, Reason> {
+    let addrs = CsumDiff::new().u32(old.src, new.src).u32(old.dst, new.dst);
+    let ip: *mut Ipv4Hdr = ptr_at_mut(ctx, l3_off)?;
+    let ttl_word: *mut [u8; 2] = ptr_at_mut(ctx, l3_off + TTL_WORD_OFFSET)?;
     // SAFETY: both checked by ptr_at_mut; they overlap only at the TTL byte,
     // which is written through `ip` after the word is read.
     unsafe {
         let mut ip_diff = addrs;
         if forwarded_here {
             let old = u16::from_ne_bytes(*ttl_word);
-            (*ip).ttl = pkt.ttl - 1;
+            (*ip).ttl = ttl - 1;
             ip_diff = ip_diff.u16(old, u16::from_ne_bytes(*ttl_word));
         }
-        (*ip).src_addr = nat.src_addr.to_ne_bytes();
-        (*ip).dst_addr = nat.dst_addr.to_ne_bytes();
+        (*ip).src_addr = new.src.to_ne_bytes();
+        (*ip).dst_addr = new.dst.to_ne_bytes();
         (*ip).check = ip_diff.apply(u16::from_ne_bytes((*ip).check)).to_ne_bytes();
     }
+    Ok(addrs)
+}
+
+/// Writes the new addresses of a fragment after the first (it carries no
+/// transport header: only the IPv4 header changes), for leaving by
+/// `egress`.
+#[inline(always)]
+pub fn fragment(ctx: &XdpContext, ip: &Ipv4, new: &Addrs, egress: &Egress) -> Result<(), Reason> {
+    let forwarded_here = forward_macs(ctx, egress)?;
+    let old = Addrs {
+        src: ip.src_addr,
+        dst: ip.dst_addr,
+    };
+    readdress(ctx, ip.l3_off, ip.ttl, &old, new, forwarded_here).map(drop)
+}
+
+/// Writes the translation `nat` into the packet, for leaving by `egress`.
+#[inline(always)]
+pub fn rewrite(ctx: &XdpContext, pkt: &Packet, nat: &Nat, egress: &Egress) -> Result<(), Reason> {
+    let forwarded_here = forward_macs(ctx, egress)?;
+
+    let key = &pkt.key;
+    let old = Addrs {
+        src: key.src_addr,
+        dst: key.dst_addr,
+    };
+    let new = Addrs {
+        src: nat.src_addr,
+        dst: nat.dst_addr,
+    };
+    let addrs = readdress(ctx, pkt.l3_off, pkt.ttl, &old, &new, forwarded_here)?;
+    let ports = CsumDiff::new()
+        .u16(key.src_port, nat.src_port)
+        .u16(key.dst_port, nat.dst_port);
 
     let l4 = addrs.merge(ports);
     match key.proto {

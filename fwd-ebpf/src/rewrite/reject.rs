@@ -70,13 +70,34 @@ pub fn echo_reply(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
     Ok(())
 }
 
+/// An ICMP error the relay sends itself about the packet in hand.
+pub struct IcmpReply {
+    /// ICMP type.
+    pub kind: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// The 4 bytes after the checksum (the next-hop MTU of a fragmentation
+    /// needed, network order, in the last two).
+    pub rest: [u8; 4],
+    /// Source address (network order): the VIP for a reject, the ingress
+    /// interface's address when the relay answers as a router.
+    pub src: u32,
+}
+
 /// Rewrites the packet into the reject; on failure the caller drops it.
 #[inline(always)]
 pub fn reject(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
     if pkt.key.proto == IPPROTO_TCP {
         tcp_reset(ctx, pkt)
     } else {
-        icmp_port_unreachable(ctx, pkt)
+        // Destination unreachable, port unreachable, from the VIP.
+        let reply = IcmpReply {
+            kind: 3,
+            code: 3,
+            rest: [0; 4],
+            src: pkt.key.dst_addr,
+        };
+        icmp_reply(ctx, pkt, &reply)
     }
     .map_err(|_| Reason::DropNoBackend)
 }
@@ -179,18 +200,18 @@ fn tcp_reset(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
     Ok(())
 }
 
-/// UDP datagram -> ICMP port unreachable quoting its IPv4 header and first
-/// 8 bytes: the frame grows by a new IPv4 header and the ICMP header in front
-/// of the old IPv4 header, and is cut after the quote.
+/// The packet -> the ICMP error `reply` quoting its IPv4 header and first
+/// 8 bytes, to its source: the frame grows by a new IPv4 header and the
+/// ICMP header in front of the old IPv4 header, and is cut after the quote.
 #[inline(always)]
-fn icmp_port_unreachable(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
+pub fn icmp_reply(ctx: &XdpContext, pkt: &Packet, reply: &IcmpReply) -> Result<(), Reason> {
     const GROW: usize = Ipv4Hdr::LEN + ICMP_LEN;
     let l3 = pkt.l3_off;
     let ihl = pkt.l4_off - pkt.l3_off;
     let old_len = frame_len(ctx) as usize;
     // SAFETY: the context pointer of this run.
     if unsafe { bpf_xdp_adjust_head(ctx.as_ptr().cast(), -(GROW as i32)) } != 0 {
-        return Err(Reason::DropNoBackend);
+        return Err(Reason::DropAnswerFailed);
     }
     // Move the Ethernet header (and VLAN tag) to the new front, swapping
     // the addresses on the way.
@@ -211,20 +232,21 @@ fn icmp_port_unreachable(ctx: &XdpContext, pkt: &Packet) -> Result<(), Reason> {
     let new_len = l3 + GROW + ihl + ICMP_QUOTE;
     let delta = new_len as i64 - (old_len + GROW) as i64;
     // SAFETY: the context pointer of this run; delta only shrinks the frame
-    // (the datagram holds at least its 8-byte UDP header).
+    // (parse checked that the packet holds its TCP, UDP or ICMP header: 8 bytes or more).
     if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.as_ptr().cast(), delta as i32) } != 0 {
-        return Err(Reason::DropNoBackend);
+        return Err(Reason::DropAnswerFailed);
     }
     let k = &pkt.key;
     let ip: *mut [u8; 2] = ptr_at_mut(ctx, l3)?;
     // SAFETY: checked by ptr_at_mut: version 4, IHL 5, TOS 0.
     unsafe { *ip = [0x45, 0] };
     let total = (Ipv4Hdr::LEN + ICMP_LEN + ihl + ICMP_QUOTE) as u16;
-    reply_ipv4(ctx, l3, Ipv4Hdr::LEN, total, 1, k.dst_addr, k.src_addr)?;
+    reply_ipv4(ctx, l3, Ipv4Hdr::LEN, total, 1, reply.src, k.src_addr)?;
     let icmp: *mut [u8; ICMP_LEN] = ptr_at_mut(ctx, l3 + Ipv4Hdr::LEN)?;
-    // SAFETY: checked by ptr_at_mut. Type 3 (destination unreachable), code
-    // 3 (port unreachable), checksum 0 for now, 4 unused bytes.
-    unsafe { *icmp = [3, 3, 0, 0, 0, 0, 0, 0] };
+    let r = reply.rest;
+    // SAFETY: checked by ptr_at_mut. Type, code, checksum 0 for now, the 4
+    // bytes after it.
+    unsafe { *icmp = [reply.kind, reply.code, 0, 0, r[0], r[1], r[2], r[3]] };
     let check = !fold(sum_bytes::<MAX_WORDS>(
         ctx,
         l3 + Ipv4Hdr::LEN,

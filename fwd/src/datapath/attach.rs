@@ -1,6 +1,6 @@
 //! Attaching the program to interfaces, and the devmap of redirect targets.
 
-use std::fmt;
+use std::{fmt, net::Ipv4Addr};
 
 use aya::programs::{xdp::XdpLinkId, XdpMode};
 use log::{info, warn};
@@ -183,6 +183,29 @@ impl Datapath {
                 ),
             }
         }
+    }
+
+    /// Records `addr` as the address of registered interface `ifindex`,
+    /// for the ICMP errors the datapath sends from it as a router (time
+    /// exceeded, fragmentation needed). An interface without one leaves
+    /// them to the kernel (time exceeded) or drops the packet (too big).
+    pub fn set_interface_addr(
+        &mut self,
+        ifindex: u32,
+        addr: Ipv4Addr,
+    ) -> Result<(), DatapathError> {
+        let Some(&(_, slot)) = self.interfaces.iter().find(|(i, _)| *i == ifindex) else {
+            return Ok(());
+        };
+        if slot > MAX_INTERFACES {
+            return Ok(());
+        }
+        self.iface_addrs
+            .set(slot, u32::from_ne_bytes(addr.octets()), 0)
+            .map_err(map_err(
+                names::IFACE_ADDRS,
+                format!("writing the address of ifindex {ifindex}"),
+            ))
     }
 
     /// Registers an interface: adds it to `DEVMAP` (key and value: its

@@ -77,6 +77,7 @@ pub struct Datapath {
     reason_stats: PerCpuArray<MapData, ReasonCounters>,
     backend_stats: PerCpuArray<MapData, BackendStats>,
     ifindex_slots: Array<MapData, u32>,
+    iface_addrs: Array<MapData, u32>,
     events_lost: PerCpuArray<MapData, u64>,
     /// Taken once by the flow-event consumer.
     flow_events: Option<RingBuf<MapData>>,
@@ -180,6 +181,7 @@ impl Datapath {
             reason_stats: typed(&mut ebpf, names::REASON_STATS)?,
             backend_stats: typed(&mut ebpf, names::BACKEND_STATS)?,
             ifindex_slots: typed(&mut ebpf, names::IFINDEX_SLOTS)?,
+            iface_addrs: typed(&mut ebpf, names::IFACE_ADDRS)?,
             events_lost: typed(&mut ebpf, names::EVENTS_LOST)?,
             flow_events: Some(typed(&mut ebpf, names::FLOW_EVENTS)?),
             ebpf,

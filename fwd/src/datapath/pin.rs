@@ -31,7 +31,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
 const BPFFS: &str = "/sys/fs/bpf";
 
 /// Every map of the object: all are pinned, so counters survive restarts too.
-pub const MAPS: [&str; 11] = [
+pub const MAPS: [&str; 14] = [
     names::SERVICES4,
     names::BACKENDS4,
     names::MAGLEV,
@@ -43,6 +43,9 @@ pub const MAPS: [&str; 11] = [
     names::RELAY_CONFIG,
     names::FLOW_EVENTS,
     names::EVENTS_LOST,
+    names::IFACE_ADDRS,
+    names::ICMP_BUDGET,
+    names::FRAG4,
 ];
 
 /// The definition of a map as the kernel reports it.

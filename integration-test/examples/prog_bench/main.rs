@@ -23,7 +23,7 @@ use fwd::datapath::{Datapath, FlowEvents};
 use fwd_common::{counters::xdp_action, Flow4Key, IPPROTO_UDP};
 use integration_test::{
     addr::sa,
-    packet::PacketBuilder,
+    packet::{IcmpError, PacketBuilder},
     prog_test_run::{
         env::{self, *},
         run,
@@ -45,6 +45,7 @@ const CASES: &[&str] = &[
     "established_reply",
     "new_flow",
     "non_vip_pass",
+    "icmp_error",
     "empty_program",
 ];
 
@@ -125,6 +126,25 @@ fn bench(args: &Args) -> Result<()> {
         .macs(BACKEND_MAC, BACKEND_IF_MAC)
         .build();
     let non_vip = from_client(PacketBuilder::udp(client(5555), sa(RELAY_CLIENT_SIDE, 53)));
+    // A router beyond the backend side says the established flow's
+    // translated datagram needs fragmenting: translated for the client.
+    let quoted = PacketBuilder::udp(sa(SNAT, snat_port), sa(BACKEND, 53))
+        .payload(b"q")
+        .ttl(63)
+        .ip_quote(8);
+    let icmp_error = PacketBuilder::icmp_error(
+        Ipv4Addr::new(198, 19, 0, 254),
+        SNAT,
+        IcmpError::FragNeeded { next_hop_mtu: 1400 },
+        &quoted,
+    )
+    .macs(BACKEND_MAC, BACKEND_IF_MAC)
+    .build();
+    let (action, _) = run_once(&mut dp, ifindex(BACKEND_IF), &icmp_error)?;
+    ensure!(
+        action == xdp_action::REDIRECT,
+        "the ICMP error got action {action}, expected REDIRECT (translated)"
+    );
 
     let empty = floor::EmptyProgram::load()?;
     let mut next_new = 0usize;
@@ -140,6 +160,9 @@ fn bench(args: &Args) -> Result<()> {
                 }
                 "established_reply" => measure(&mut dp, BACKEND_IF, &reply, args.runs, &mut times)?,
                 "non_vip_pass" => measure(&mut dp, CLIENT_IF, &non_vip, args.runs, &mut times)?,
+                "icmp_error" => {
+                    measure(&mut dp, BACKEND_IF, &icmp_error, args.runs, &mut times)?;
+                }
                 "empty_program" => {
                     for _ in 0..args.runs {
                         times.push(empty.run(ifindex(CLIENT_IF), &non_vip)?);

@@ -1,11 +1,12 @@
-//! [`PacketBuilder`]: readable inputs for packet tests.
+//! [`PacketBuilder`]: readable inputs for packet tests, by name.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
-use super::checksum::{checksum, l4_checksum};
 use super::{
-    ETHERTYPE_IPV4, ETHERTYPE_VLAN, IPPROTO_TCP, IPPROTO_UDP, IPV4_DONT_FRAGMENT,
-    IPV4_MORE_FRAGMENTS,
+    icmp::{self, echo_rest, IcmpError, Icmpv6Error},
+    ipv6::Ipv6Ext,
+    layers::{Arp, Ip, IpHeader, Net, L4, V4, V6},
+    ETHERTYPE_QINQ, ETHERTYPE_VLAN,
 };
 
 /// Source MAC of built frames unless [`PacketBuilder::macs`] says otherwise
@@ -14,7 +15,8 @@ pub const DEFAULT_SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 /// Destination MAC of built frames unless [`PacketBuilder::macs`] says
 /// otherwise (locally administered).
 pub const DEFAULT_DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
-/// TTL of built packets unless [`PacketBuilder::ttl`] says otherwise.
+/// TTL (IPv4) or hop limit (IPv6) of built packets unless
+/// [`PacketBuilder::ttl`] says otherwise.
 pub const DEFAULT_TTL: u8 = 64;
 /// TCP sequence number of built segments.
 pub const TCP_SEQ: u32 = 0x0102_0304;
@@ -22,55 +24,74 @@ pub const TCP_SEQ: u32 = 0x0102_0304;
 pub const TCP_ACK: u32 = 0x0a0b_0c0d;
 /// TCP window of built segments.
 pub const TCP_WINDOW: u16 = 64_240;
+/// The Ethernet broadcast address (destination of ARP requests).
+pub const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 
-/// Builds one Ethernet frame (Ethernet, an optional 802.1Q tag, IPv4 with
-/// optional options, TCP or UDP, payload) with IPv4 and TCP/UDP checksums
-/// computed from scratch.
+/// Builds one Ethernet frame, by name: ARP; IPv4 (with options, as a
+/// fragment) or IPv6 (with extension headers) carrying TCP, UDP, ICMP or
+/// ICMPv6 (echo and errors that quote a packet); no, one or two VLAN tags.
+/// Every checksum is computed from scratch by [`super::checksum`].
 ///
-/// Used by the packet tests (`integration-test/tests/prog_test_run/`) to make the
-/// inputs of `BPF_PROG_TEST_RUN` and the expected outputs. Defaults: MACs
-/// [`DEFAULT_SRC_MAC`] -> [`DEFAULT_DST_MAC`], no VLAN, TTL
-/// [`DEFAULT_TTL`], IP id 0, Don't Fragment set, no options, empty payload.
-/// The builder is a value: change one field of a copy to make a variant.
+/// Used by the packet tests (`integration-test/tests/prog_test_run/`) to
+/// make the inputs of `BPF_PROG_TEST_RUN` and the expected outputs.
+/// Defaults: MACs [`DEFAULT_SRC_MAC`] -> [`DEFAULT_DST_MAC`], no VLAN, TTL
+/// (hop limit) [`DEFAULT_TTL`], IP id 0, Don't Fragment set, no options, no
+/// extension headers, empty payload. The builder is a value: change one
+/// field of a copy to make a variant.
 ///
 /// Invalid requests (a VLAN id above 4095, more than 40 bytes of options, a
-/// fragment offset above 8191) panic: they are mistakes in the test itself.
+/// fragment offset above 8191, an IPv4 setting on an IPv6 packet or the
+/// reverse, IP settings on ARP) panic: they are mistakes in the test itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketBuilder {
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    proto: u8,
-    tcp_flags: u8,
-    payload: Vec<u8>,
-    ttl: u8,
-    vlan: Option<u16>,
-    ip_options: Vec<u8>,
-    eth_src: [u8; 6],
-    eth_dst: [u8; 6],
-    udp_zero_checksum: bool,
-    ip_id: u16,
-    /// `None`: an unfragmented packet (DF set); `Some((mf, offset))`: the
-    /// fragment fields as given (DF clear).
-    fragment: Option<(bool, u16)>,
+    pub(super) eth_src: [u8; 6],
+    pub(super) eth_dst: [u8; 6],
+    /// VLAN tags, outermost first: (TPID, VLAN id).
+    pub(super) tags: Vec<(u16, u16)>,
+    pub(super) net: Net,
 }
 
 impl PacketBuilder {
-    fn new(src: SocketAddrV4, dst: SocketAddrV4, proto: u8, tcp_flags: u8) -> Self {
+    fn ip_packet(header: IpHeader, l4: L4) -> Self {
         Self {
-            src,
-            dst,
-            proto,
-            tcp_flags,
-            payload: Vec::new(),
-            ttl: DEFAULT_TTL,
-            vlan: None,
-            ip_options: Vec::new(),
             eth_src: DEFAULT_SRC_MAC,
             eth_dst: DEFAULT_DST_MAC,
-            udp_zero_checksum: false,
-            ip_id: 0,
-            fragment: None,
+            tags: Vec::new(),
+            net: Net::Ip(Ip {
+                header,
+                l4,
+                payload: Vec::new(),
+            }),
         }
+    }
+
+    fn v4(src: Ipv4Addr, dst: Ipv4Addr, l4: L4) -> Self {
+        Self::ip_packet(
+            IpHeader::V4(V4 {
+                src,
+                dst,
+                ttl: DEFAULT_TTL,
+                id: 0,
+                options: Vec::new(),
+                fragment: None,
+                version: 4,
+                ihl: None,
+                total_len: None,
+            }),
+            l4,
+        )
+    }
+
+    fn v6(src: Ipv6Addr, dst: Ipv6Addr, l4: L4) -> Self {
+        Self::ip_packet(
+            IpHeader::V6(V6 {
+                src,
+                dst,
+                hop_limit: DEFAULT_TTL,
+                ext: Vec::new(),
+            }),
+            l4,
+        )
     }
 
     /// A TCP segment from `src` to `dst` with the flags byte `flags`
@@ -78,30 +99,152 @@ impl PacketBuilder {
     /// acknowledgement number [`TCP_ACK`] when ACK is set, window
     /// [`TCP_WINDOW`], no TCP options.
     pub fn tcp(src: SocketAddrV4, dst: SocketAddrV4, flags: u8) -> Self {
-        Self::new(src, dst, IPPROTO_TCP, flags)
+        Self::v4(*src.ip(), *dst.ip(), L4::tcp(src.port(), dst.port(), flags))
     }
 
     /// A UDP datagram from `src` to `dst`.
     pub fn udp(src: SocketAddrV4, dst: SocketAddrV4) -> Self {
-        Self::new(src, dst, IPPROTO_UDP, 0)
+        Self::v4(*src.ip(), *dst.ip(), L4::udp(src.port(), dst.port()))
     }
 
-    /// Sets the TCP/UDP payload.
-    pub fn payload(mut self, p: &[u8]) -> Self {
-        self.payload = p.to_vec();
-        self
+    /// A TCP segment over IPv6, as [`PacketBuilder::tcp`].
+    pub fn tcp6(src: SocketAddrV6, dst: SocketAddrV6, flags: u8) -> Self {
+        Self::v6(*src.ip(), *dst.ip(), L4::tcp(src.port(), dst.port(), flags))
     }
 
-    /// Sets the IPv4 TTL.
-    pub fn ttl(mut self, t: u8) -> Self {
-        self.ttl = t;
+    /// A UDP datagram over IPv6.
+    pub fn udp6(src: SocketAddrV6, dst: SocketAddrV6) -> Self {
+        Self::v6(*src.ip(), *dst.ip(), L4::udp(src.port(), dst.port()))
+    }
+
+    /// An ICMP echo request (ping) with identifier `id` and sequence number
+    /// `seq`; the payload is the echoed data.
+    pub fn icmp_echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Self {
+        let rest = echo_rest(id, seq);
+        Self::v4(src, dst, icmp(icmp::ECHO_REQUEST, 0, rest))
+    }
+
+    /// An ICMP echo reply, as [`PacketBuilder::icmp_echo_request`].
+    pub fn icmp_echo_reply(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Self {
+        let rest = echo_rest(id, seq);
+        Self::v4(src, dst, icmp(icmp::ECHO_REPLY, 0, rest))
+    }
+
+    /// Any other ICMP message: type `ty`, code `code`, the 4 bytes after
+    /// the checksum `rest`; the payload is the rest of the message (e.g. a
+    /// timestamp request: [`icmp::TIMESTAMP_REQUEST`], id and sequence in
+    /// `rest`, three 4-byte timestamps in the payload).
+    pub fn icmp(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, rest: [u8; 4]) -> Self {
+        Self::v4(src, dst, icmp(ty, code, rest))
+    }
+
+    /// An ICMP error from `src` to `dst` about the datagram whose start is
+    /// `quoted`: its IPv4 header (options included) and at least the first
+    /// 8 bytes after it, as [`PacketBuilder::ip_quote`] gives them.
+    pub fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, error: IcmpError, quoted: &[u8]) -> Self {
+        let (ty, code, rest) = error.header();
+        Self::v4(src, dst, icmp(ty, code, rest)).payload(quoted)
+    }
+
+    /// An ICMPv6 echo request with identifier `id` and sequence number
+    /// `seq`; the payload is the echoed data.
+    pub fn icmp6_echo_request(src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16) -> Self {
+        let rest = echo_rest(id, seq);
+        Self::v6(src, dst, icmp(icmp::v6::ECHO_REQUEST, 0, rest))
+    }
+
+    /// An ICMPv6 echo reply, as [`PacketBuilder::icmp6_echo_request`].
+    pub fn icmp6_echo_reply(src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16) -> Self {
+        let rest = echo_rest(id, seq);
+        Self::v6(src, dst, icmp(icmp::v6::ECHO_REPLY, 0, rest))
+    }
+
+    /// An ICMPv6 error from `src` to `dst` about the packet whose start is
+    /// `quoted` (RFC 4443: as much of it as fits in 1280 bytes; see
+    /// [`PacketBuilder::ip_quote`]).
+    pub fn icmp6_error(src: Ipv6Addr, dst: Ipv6Addr, error: Icmpv6Error, quoted: &[u8]) -> Self {
+        let (ty, code, rest) = error.header();
+        Self::v6(src, dst, icmp(ty, code, rest)).payload(quoted)
+    }
+
+    /// An ARP request (RFC 826) from `sender_mac`/`sender_ip` asking who has
+    /// `target_ip`, broadcast (target MAC zero).
+    pub fn arp_request(sender_mac: [u8; 6], sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Self {
+        Self::arp(1, sender_mac, sender_ip, [0; 6], target_ip).macs(sender_mac, BROADCAST_MAC)
+    }
+
+    /// An ARP reply: `sender_ip` is at `sender_mac`, sent to the asker
+    /// `target_mac`/`target_ip`.
+    pub fn arp_reply(
+        sender_mac: [u8; 6],
+        sender_ip: Ipv4Addr,
+        target_mac: [u8; 6],
+        target_ip: Ipv4Addr,
+    ) -> Self {
+        Self::arp(2, sender_mac, sender_ip, target_mac, target_ip).macs(sender_mac, target_mac)
+    }
+
+    fn arp(
+        op: u16,
+        sender_mac: [u8; 6],
+        sender_ip: Ipv4Addr,
+        target_mac: [u8; 6],
+        target_ip: Ipv4Addr,
+    ) -> Self {
+        Self {
+            eth_src: DEFAULT_SRC_MAC,
+            eth_dst: DEFAULT_DST_MAC,
+            tags: Vec::new(),
+            net: Net::Arp(Arp {
+                op,
+                sender_mac,
+                sender_ip,
+                target_mac,
+                target_ip,
+            }),
+        }
+    }
+
+    /// Sets the Ethernet source and destination MACs.
+    pub fn macs(mut self, src: [u8; 6], dst: [u8; 6]) -> Self {
+        self.eth_src = src;
+        self.eth_dst = dst;
         self
     }
 
     /// Adds one 802.1Q tag with VLAN id `vid` (priority 0). Panics above 4095.
-    pub fn vlan(mut self, vid: u16) -> Self {
-        assert!(vid <= 0x0fff, "VLAN id {vid} does not fit in 12 bits");
-        self.vlan = Some(vid);
+    pub fn vlan(self, vid: u16) -> Self {
+        self.tagged(&[(ETHERTYPE_VLAN, vid)])
+    }
+
+    /// Adds stacked tags (Q-in-Q): an 802.1ad service tag with VLAN id
+    /// `outer`, then an 802.1Q customer tag with VLAN id `inner`. Panics
+    /// above 4095.
+    pub fn qinq(self, outer: u16, inner: u16) -> Self {
+        self.tagged(&[(ETHERTYPE_QINQ, outer), (ETHERTYPE_VLAN, inner)])
+    }
+
+    fn tagged(mut self, tags: &[(u16, u16)]) -> Self {
+        for (_, vid) in tags {
+            assert!(*vid <= 0x0fff, "VLAN id {vid} does not fit in 12 bits");
+        }
+        self.tags = tags.to_vec();
+        self
+    }
+
+    /// Sets the payload: TCP/UDP data, the echoed data of an echo, the
+    /// quoted packet of an ICMP error.
+    pub fn payload(mut self, p: &[u8]) -> Self {
+        self.ip_mut().payload = p.to_vec();
+        self
+    }
+
+    /// Sets the IPv4 TTL or the IPv6 hop limit.
+    pub fn ttl(mut self, t: u8) -> Self {
+        match &mut self.ip_mut().header {
+            IpHeader::V4(h) => h.ttl = t,
+            IpHeader::V6(h) => h.hop_limit = t,
+        }
         self
     }
 
@@ -115,27 +258,23 @@ impl PacketBuilder {
             "IPv4 options are at most 40 bytes, got {}",
             opts.len()
         );
-        self.ip_options = opts;
-        self
-    }
-
-    /// Sets the Ethernet source and destination MACs.
-    pub fn macs(mut self, src: [u8; 6], dst: [u8; 6]) -> Self {
-        self.eth_src = src;
-        self.eth_dst = dst;
+        self.v4_mut().options = opts;
         self
     }
 
     /// UDP only: sends checksum 0 ("no checksum", RFC 768) instead of
     /// computing one.
     pub fn udp_zero_checksum(mut self) -> Self {
-        self.udp_zero_checksum = true;
+        match &mut self.ip_mut().l4 {
+            L4::Udp { zero_checksum, .. } => *zero_checksum = true,
+            other => panic!("udp_zero_checksum on {other:?}"),
+        }
         self
     }
 
     /// Sets the IPv4 identification field.
     pub fn ip_id(mut self, id: u16) -> Self {
-        self.ip_id = id;
+        self.v4_mut().id = id;
         self
     }
 
@@ -144,91 +283,68 @@ impl PacketBuilder {
     /// `offset` (in units of 8 bytes, as on the wire; panics above 8191).
     ///
     /// Only the header fields change: the bytes after the IPv4 header are
-    /// still a whole TCP/UDP segment with the checksum of the whole segment,
-    /// so [`super::parse()`] reads them back the same way.
+    /// still a whole TCP/UDP segment with the checksum of the whole segment.
+    /// [`PacketBuilder::fragments`] cuts a datagram into real fragments.
     pub fn fragment(mut self, more_fragments: bool, offset: u16) -> Self {
         assert!(
             offset <= 0x1fff,
             "fragment offset {offset} does not fit in 13 bits"
         );
-        self.fragment = Some((more_fragments, offset));
+        self.v4_mut().fragment = Some((more_fragments, offset));
         self
     }
 
-    /// The frame, ready to feed to `BPF_PROG_TEST_RUN` or to compare with an
-    /// output.
-    pub fn build(&self) -> Vec<u8> {
-        let l4 = self.l4_segment();
-        let ihl = 5 + self.ip_options.len() / 4;
-        let total_len = u16::try_from(ihl * 4 + l4.len()).expect("packet fits in 64 KiB");
-
-        let mut frame = Vec::with_capacity(18 + ihl * 4 + l4.len());
-        frame.extend_from_slice(&self.eth_dst);
-        frame.extend_from_slice(&self.eth_src);
-        if let Some(vid) = self.vlan {
-            frame.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-            frame.extend_from_slice(&vid.to_be_bytes());
+    /// Adds an IPv6 extension header after those added before (the
+    /// transport header follows the last one).
+    pub fn ipv6_ext(mut self, ext: Ipv6Ext) -> Self {
+        match &mut self.ip_mut().header {
+            IpHeader::V6(h) => h.ext.push(ext),
+            IpHeader::V4(_) => panic!("an IPv6 extension header on an IPv4 packet"),
         }
-        frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-
-        let mut ip = Vec::with_capacity(ihl * 4);
-        ip.push(0x40 | ihl as u8);
-        ip.push(0); // DSCP/ECN
-        ip.extend_from_slice(&total_len.to_be_bytes());
-        ip.extend_from_slice(&self.ip_id.to_be_bytes());
-        let flags_frag = match self.fragment {
-            None => IPV4_DONT_FRAGMENT,
-            Some((mf, offset)) => offset | if mf { IPV4_MORE_FRAGMENTS } else { 0 },
-        };
-        ip.extend_from_slice(&flags_frag.to_be_bytes());
-        ip.push(self.ttl);
-        ip.push(self.proto);
-        ip.extend_from_slice(&[0, 0]); // checksum, filled below
-        ip.extend_from_slice(&self.src.ip().octets());
-        ip.extend_from_slice(&self.dst.ip().octets());
-        ip.extend_from_slice(&self.ip_options);
-        let c = checksum(&ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-
-        frame.extend_from_slice(&ip);
-        frame.extend_from_slice(&l4);
-        frame
+        self
     }
 
-    /// The TCP or UDP header and payload, checksum included.
-    fn l4_segment(&self) -> Vec<u8> {
-        let mut seg = Vec::with_capacity(20 + self.payload.len());
-        seg.extend_from_slice(&self.src.port().to_be_bytes());
-        seg.extend_from_slice(&self.dst.port().to_be_bytes());
-        let check_at = if self.proto == IPPROTO_TCP {
-            let ack = if self.tcp_flags & 0x10 != 0 {
-                TCP_ACK
-            } else {
-                0
-            };
-            seg.extend_from_slice(&TCP_SEQ.to_be_bytes());
-            seg.extend_from_slice(&ack.to_be_bytes());
-            seg.push(5 << 4); // data offset: 5 words, no options
-            seg.push(self.tcp_flags);
-            seg.extend_from_slice(&TCP_WINDOW.to_be_bytes());
-            seg.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
-            16
-        } else {
-            let len = u16::try_from(8 + self.payload.len()).expect("UDP length fits");
-            seg.extend_from_slice(&len.to_be_bytes());
-            seg.extend_from_slice(&[0, 0]); // checksum
-            6
-        };
-        seg.extend_from_slice(&self.payload);
-        if self.proto == IPPROTO_UDP && self.udp_zero_checksum {
-            return seg;
-        }
-        let mut c = l4_checksum(*self.src.ip(), *self.dst.ip(), self.proto, &seg);
-        if self.proto == IPPROTO_UDP && c == 0 {
-            // A computed zero is sent as all ones: zero means "no checksum".
-            c = 0xffff;
-        }
-        seg[check_at..check_at + 2].copy_from_slice(&c.to_be_bytes());
-        seg
+    /// For malformed-packet tests: the IPv4 version field as given (the
+    /// header is otherwise built as usual, its checksum covers the value).
+    pub fn ip_version(mut self, version: u8) -> Self {
+        assert!(
+            version <= 0x0f,
+            "IP version {version} does not fit in 4 bits"
+        );
+        self.v4_mut().version = version;
+        self
     }
+
+    /// For malformed-packet tests: the IPv4 IHL field as given, in 32-bit
+    /// words (the header bytes written are still 20 plus the options).
+    pub fn ihl(mut self, words: u8) -> Self {
+        assert!(words <= 0x0f, "IHL {words} does not fit in 4 bits");
+        self.v4_mut().ihl = Some(words);
+        self
+    }
+
+    /// For malformed-packet tests: the IPv4 total length field as given
+    /// instead of the length of what is built.
+    pub fn ip_total_len(mut self, len: u16) -> Self {
+        self.v4_mut().total_len = Some(len);
+        self
+    }
+
+    fn ip_mut(&mut self) -> &mut Ip {
+        match &mut self.net {
+            Net::Ip(ip) => ip,
+            Net::Arp(_) => panic!("an IP setting on an ARP message"),
+        }
+    }
+
+    fn v4_mut(&mut self) -> &mut V4 {
+        match &mut self.ip_mut().header {
+            IpHeader::V4(h) => h,
+            IpHeader::V6(_) => panic!("an IPv4 setting on an IPv6 packet"),
+        }
+    }
+}
+
+fn icmp(ty: u8, code: u8, rest: [u8; 4]) -> L4 {
+    L4::Icmp { ty, code, rest }
 }

@@ -3,11 +3,11 @@
 //!
 //! Deliberately independent of `fwd_common::csum` (which the datapath uses
 //! for incremental updates): a packet test that checks the datapath's output
-//! with the datapath's own arithmetic could not catch a mistake in it. The
-//! one copy on the tests' side: the builder, the parser and tests that
-//! check bytes by hand all use it.
+//! with the datapath's own arithmetic could not catch a mistake in it. This
+//! is the one copy in the tests crate: the builder, the parser and the tests
+//! that check bytes by hand all use it.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One's complement sum of `data` read as big-endian 16-bit words (an odd
 /// last byte is padded with zero), not yet folded or inverted.
@@ -49,11 +49,29 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4_len: usize)
     sum(&ph)
 }
 
-/// Checksum of a TCP or UDP segment (`segment` includes its header, with the
-/// checksum field as it is: zero when computing, the stored value when
-/// verifying).
+/// Sum of the IPv6 pseudo-header that TCP, UDP and ICMPv6 checksums cover
+/// (RFC 8200 section 8.1): addresses, upper-layer length, next header.
+pub fn pseudo_header_sum_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, l4_len: usize) -> u64 {
+    let mut ph = [0u8; 40];
+    ph[0..16].copy_from_slice(&src.octets());
+    ph[16..32].copy_from_slice(&dst.octets());
+    let len = u32::try_from(l4_len).expect("L4 length fits in 32 bits");
+    ph[32..36].copy_from_slice(&len.to_be_bytes());
+    ph[39] = next_header;
+    sum(&ph)
+}
+
+/// Checksum of a TCP or UDP segment over IPv4 (`segment` includes its
+/// header, with the checksum field as it is: zero when computing, the stored
+/// value when verifying).
 pub fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, segment: &[u8]) -> u16 {
     finish(pseudo_header_sum(src, dst, proto, segment.len()) + sum(segment))
+}
+
+/// Checksum of a TCP, UDP or ICMPv6 message over IPv6 (as
+/// [`l4_checksum`]).
+pub fn l4_checksum_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, segment: &[u8]) -> u16 {
+    finish(pseudo_header_sum_v6(src, dst, next_header, segment.len()) + sum(segment))
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
 //! Packets for `BPF_PROG_TEST_RUN` tests: a builder for inputs and expected
-//! outputs, and a parser that checks outputs with checksums computed from
-//! scratch.
+//! outputs by name ([`PacketBuilder`]: ARP, IPv4 and IPv6 with TCP, UDP,
+//! ICMP and ICMPv6, fragments, extension headers, VLAN tags), and parsers
+//! that read them back with every checksum computed from scratch
+//! ([`parse()`] for the IPv4 TCP/UDP the datapath translates, [`dissect()`] for
+//! everything).
 //!
 //! ```
-//! use std::net::SocketAddrV4;
-//! use integration_test::packet::{parse, PacketBuilder};
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use integration_test::{addr::sa, packet::{parse, PacketBuilder}};
 //!
-//! let client: SocketAddrV4 = "198.18.0.2:40000".parse().unwrap();
-//! let vip: SocketAddrV4 = "198.18.100.1:80".parse().unwrap();
+//! let client: SocketAddrV4 = sa(Ipv4Addr::new(198, 18, 0, 2), 40000);
+//! let vip: SocketAddrV4 = sa(Ipv4Addr::new(198, 18, 100, 1), 80);
 //! let frame = PacketBuilder::tcp(client, vip, 0x02).payload(b"hi").build();
 //! let p = parse(&frame).unwrap();
 //! assert_eq!((p.src, p.dst, p.tcp_flags), (client, vip, 0x02));
@@ -16,25 +19,42 @@
 
 mod builder;
 pub mod checksum;
+mod dissect;
+mod frame;
+pub mod icmp;
+pub mod ipv6;
+mod layers;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 pub use builder::{
-    PacketBuilder, DEFAULT_DST_MAC, DEFAULT_SRC_MAC, DEFAULT_TTL, TCP_ACK, TCP_SEQ, TCP_WINDOW,
+    PacketBuilder, BROADCAST_MAC, DEFAULT_DST_MAC, DEFAULT_SRC_MAC, DEFAULT_TTL, TCP_ACK, TCP_SEQ,
+    TCP_WINDOW,
 };
+pub use dissect::dissect;
+pub use frame::{Arp, Frame, Icmp, Ipv4, Ipv6, Net, Tcp, Udp, VlanTag, L4};
+pub use icmp::{IcmpError, Icmpv6Error};
+pub use ipv6::Ipv6Ext;
 pub use parse::{parse, Parsed};
 
-/// Ethertype of IPv4.
-const ETHERTYPE_IPV4: u16 = 0x0800;
-/// Ethertype (TPID) of an 802.1Q VLAN tag.
-const ETHERTYPE_VLAN: u16 = 0x8100;
-/// Ethertype (TPID) of an 802.1ad service tag; the parser treats it as a tag.
-const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// EtherType of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// EtherType of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// EtherType (TPID) of an 802.1Q VLAN tag.
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// EtherType (TPID) of an 802.1ad service tag.
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// IANA protocol number of ICMP.
+pub const IPPROTO_ICMP: u8 = 1;
 /// IANA protocol number of TCP.
-const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_TCP: u8 = 6;
 /// IANA protocol number of UDP.
-const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_UDP: u8 = 17;
 /// IPv4 flags/fragment-offset word: Don't Fragment.
 const IPV4_DONT_FRAGMENT: u16 = 0x4000;
 /// IPv4 flags/fragment-offset word: More Fragments.

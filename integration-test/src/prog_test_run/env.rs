@@ -15,7 +15,7 @@ use fwd::{
     datapath::Datapath,
     plan::{Plan, PlannedBackend, PlannedService},
 };
-use fwd_common::{IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
 /// Relay interface towards the clients.
 pub const CLIENT_IF: &str = "fa";
@@ -190,7 +190,9 @@ pub fn plan() -> Plan {
         mss_clamp: Default::default(),
         backends,
     };
-    let both = [IPPROTO_TCP, IPPROTO_UDP];
+    // A whole-address service of every protocol relays ICMP echo too, as
+    // `Plan::build` makes it.
+    let every = [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP];
     Plan {
         services: vec![
             service(
@@ -198,7 +200,7 @@ pub fn plan() -> Plan {
                 "whole",
                 VIP_WHOLE,
                 None,
-                &both,
+                &every,
                 vec![backend(backend_id::WHOLE, BACKEND, None)],
             ),
             service(
@@ -255,5 +257,9 @@ pub fn datapath() -> Datapath {
         .expect("devmap client side");
     dp.allow_redirect(ifindex(BACKEND_IF))
         .expect("devmap backend side");
+    dp.set_interface_addr(ifindex(CLIENT_IF), RELAY_CLIENT_SIDE)
+        .expect("the client side's address");
+    dp.set_interface_addr(ifindex(BACKEND_IF), SNAT)
+        .expect("the backend side's address");
     dp
 }

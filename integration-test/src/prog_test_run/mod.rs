@@ -1,6 +1,6 @@
 //! The world of the packet tests, shared by them
 //! (`integration-test/tests/prog_test_run/`) and the `prog_bench` example
-//! (T6 of `cargo xtask bench`): [`env`](mod@env), a private network namespace with
+//! (T6 of `cargo xtask bench`): [`mod@env`], a private network namespace with
 //! the relay's interfaces and the datapath loaded with a known plan; [`run`],
 //! one `BPF_PROG_TEST_RUN` of the real program and the counters around it.
 //!

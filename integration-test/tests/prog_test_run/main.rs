@@ -5,39 +5,51 @@
 //!
 //! Needs root (BPF and a private network namespace); `cargo xtask test`
 //! runs it.
+//!
+//! - `case.rs`: what a row is; `fixtures.rs`: the main table's rows;
+//!   `broken.rs`: rows that first break a map the loader owns;
+//! - `runner.rs`: runs rows and checks each (verdict, output bytes,
+//!   counters, connection table, flow events);
+//! - `scenarios.rs`, `maglev.rs`, `reject.rs`, `pinned.rs`: sequences a
+//!   row cannot express; `model.rs`: the SNAT ports expected.
 
 mod broken;
-mod cases;
+mod case;
+mod fixtures;
+mod frag;
+mod icmp;
 mod maglev;
 mod model;
 mod pinned;
 mod reject;
+mod runner;
+mod scenarios;
 
 use integration_test::prog_test_run::env::in_relay_netns;
 
 #[test]
 fn fixture_table() {
-    in_relay_netns(cases::table);
+    in_relay_netns(runner::table);
 }
 
 #[test]
 fn each_loader_bug_is_a_drop_of_its_own_reason() {
-    in_relay_netns(cases::broken_map_table);
+    in_relay_netns(runner::broken_map_table);
 }
 
 #[test]
 fn snat_port_exhaustion_is_a_counted_drop() {
-    in_relay_netns(cases::snat_exhaustion);
+    in_relay_netns(scenarios::snat_exhaustion);
 }
 
 #[test]
 fn full_conntrack_refuses_new_flows_and_keeps_live_ones() {
-    in_relay_netns(cases::conntrack_full);
+    in_relay_netns(scenarios::conntrack_full);
 }
 
 #[test]
 fn flow_events_report_start_and_end_with_counters() {
-    in_relay_netns(cases::flow_events);
+    in_relay_netns(scenarios::flow_events);
 }
 
 #[test]
@@ -48,6 +60,11 @@ fn weighted_maglev_selection_and_drain_keeps_live_flows() {
 #[test]
 fn no_usable_backend_answers_rst_or_icmp_unreachable() {
     in_relay_netns(reject::rejects_when_no_backend_is_usable);
+}
+
+#[test]
+fn the_relays_own_icmp_errors_are_rate_limited() {
+    in_relay_netns(icmp::router_answers_are_rate_limited);
 }
 
 #[test]

@@ -7,7 +7,11 @@ use fwd::plan::{PlannedBackend, PlannedService};
 use fwd_common::{counters::xdp_action, flow::tcp_flags::*, Reason, IPPROTO_TCP, IPPROTO_UDP};
 use integration_test::{
     addr::sa,
-    packet::{checksum::checksum, parse, PacketBuilder, TCP_SEQ},
+    packet::{
+        dissect,
+        icmp::{self, unreachable},
+        parse, Ipv4, Net, PacketBuilder, VlanTag, ETHERTYPE_VLAN, IPPROTO_ICMP, L4, TCP_SEQ,
+    },
 };
 
 use integration_test::prog_test_run::{
@@ -17,6 +21,14 @@ use integration_test::prog_test_run::{
 
 /// Port of the service whose only backend is drained (weight 0).
 const PORT: u16 = 9444;
+
+/// The IPv4 packet of a frame.
+fn ipv4(frame: &[u8]) -> Ipv4 {
+    match dissect(frame).expect("a frame").net {
+        Net::Ipv4(ip) => ip,
+        other => panic!("not IPv4: {other:?}"),
+    }
+}
 
 pub fn rejects_when_no_backend_is_usable() {
     let mut plan = env::plan();
@@ -62,21 +74,18 @@ pub fn rejects_when_no_backend_is_usable() {
     assert!(p.ip_checksum_valid && p.l4_checksum_valid);
     assert!(p.payload.is_empty());
     assert_eq!(out.frame.len(), 14 + 20 + 20);
-    let tcp = &out.frame[34..54];
-    assert_eq!(u32::from_be_bytes(tcp[4..8].try_into().unwrap()), 0, "seq");
-    assert_eq!(
-        u32::from_be_bytes(tcp[8..12].try_into().unwrap()),
-        TCP_SEQ + 1 + 3,
-        "ack"
-    );
+    let L4::Tcp(tcp) = ipv4(&out.frame).l4 else {
+        panic!("not TCP")
+    };
+    assert_eq!(tcp.seq, 0, "seq");
+    assert_eq!(tcp.ack, TCP_SEQ + 1 + 3, "ack");
 
     // UDP: ICMP port unreachable quoting the datagram's header and 8 bytes.
     let dgram = PacketBuilder::udp(sa(CLIENT, 5000), sa(VIP, PORT))
         .payload(b"a question")
-        .macs(CLIENT_MAC, CLIENT_IF_MAC)
-        .build();
+        .macs(CLIENT_MAC, CLIENT_IF_MAC);
     let before = snapshot(&dp, 0);
-    let out = run(&mut dp, ifindex(CLIENT_IF), &dgram);
+    let out = run(&mut dp, ifindex(CLIENT_IF), &dgram.build());
     let after = snapshot(&dp, 0);
     assert_eq!(out.action, xdp_action::TX);
     assert_eq!(
@@ -84,41 +93,52 @@ pub fn rejects_when_no_backend_is_usable() {
         vec![(Reason::RejectNoBackend, 1)]
     );
     assert_eq!(after.ct_entries, before.ct_entries, "no flow");
-    let f = &out.frame;
-    assert_eq!(f.len(), 14 + 20 + 8 + 20 + 8);
+    assert_eq!(out.frame.len(), 14 + 20 + 8 + 20 + 8);
+    let f = dissect(&out.frame).expect("a frame");
+    assert_eq!((f.eth_dst, f.eth_src), (CLIENT_MAC, CLIENT_IF_MAC));
+    let Net::Ipv4(ip) = f.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!((ip.ihl, ip.proto), (5, IPPROTO_ICMP), "IPv4, ICMP");
+    assert_eq!(ip.total_len, 56, "total length");
+    assert_eq!((ip.src, ip.dst), (VIP, CLIENT));
+    assert!(ip.checksum_valid, "IPv4 checksum");
+    let L4::Icmp(icmp) = ip.l4 else {
+        panic!("not ICMP")
+    };
     assert_eq!(
-        (&f[0..6], &f[6..12], &f[12..14]),
-        (&CLIENT_MAC[..], &CLIENT_IF_MAC[..], &[0x08, 0x00][..])
+        (icmp.ty, icmp.code),
+        (icmp::DEST_UNREACHABLE, unreachable::PORT),
+        "port unreachable"
     );
-    let ip = &f[14..34];
-    assert_eq!((ip[0], ip[9]), (0x45, 1), "IPv4, ICMP");
-    assert_eq!(u16::from_be_bytes([ip[2], ip[3]]), 56, "total length");
+    assert!(icmp.checksum_valid, "ICMP checksum");
     assert_eq!(
-        (&ip[12..16], &ip[16..20]),
-        (&VIP.octets()[..], &CLIENT.octets()[..])
-    );
-    assert_eq!(checksum(ip), 0, "IPv4 checksum");
-    let icmp = &f[34..];
-    assert_eq!((icmp[0], icmp[1]), (3, 3), "port unreachable");
-    assert_eq!(checksum(icmp), 0, "ICMP checksum");
-    assert_eq!(
-        &icmp[8..],
-        &dgram[14..14 + 28],
+        icmp.body,
+        dgram.ip_quote(8),
         "quotes the IPv4 header and 8 bytes"
     );
 
     // With a VLAN tag, the tag is kept.
     let tagged = PacketBuilder::udp(sa(CLIENT, 5001), sa(VIP, PORT))
         .vlan(42)
-        .macs(CLIENT_MAC, CLIENT_IF_MAC)
-        .build();
-    let out = run(&mut dp, ifindex(CLIENT_IF), &tagged);
+        .macs(CLIENT_MAC, CLIENT_IF_MAC);
+    let out = run(&mut dp, ifindex(CLIENT_IF), &tagged.build());
     assert_eq!(out.action, xdp_action::TX);
+    let f = dissect(&out.frame).expect("a frame");
     assert_eq!(
-        &out.frame[12..18],
-        &tagged[12..18],
-        "802.1Q tag and inner EtherType"
+        f.vlans,
+        vec![VlanTag {
+            tpid: ETHERTYPE_VLAN,
+            vid: 42
+        }],
+        "802.1Q tag"
     );
-    assert_eq!(checksum(&out.frame[18 + 20..]), 0, "ICMP checksum");
-    assert_eq!(&out.frame[18 + 28..], &tagged[18..18 + 28]);
+    let Net::Ipv4(ip) = f.net else {
+        panic!("inner EtherType: not IPv4")
+    };
+    let L4::Icmp(icmp) = ip.l4 else {
+        panic!("not ICMP")
+    };
+    assert!(icmp.checksum_valid, "ICMP checksum");
+    assert_eq!(icmp.body, tagged.ip_quote(8));
 }

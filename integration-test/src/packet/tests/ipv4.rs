@@ -1,29 +1,18 @@
-//! Builder/parser round trips and checks against published examples.
+//! IPv4 TCP/UDP: builder/parser round trips, checks against a published
+//! example, and what [`parse()`] refuses.
 
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::addr::sa;
-
-/// An IPv4 address, the short way.
-fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
-    Ipv4Addr::new(a, b, c, d)
-}
-
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
+use crate::packet::*;
 
 #[test]
 fn tcp_round_trip() {
-    let b = PacketBuilder::tcp(
-        sa(ip(198, 18, 0, 2), 40000),
-        sa(ip(198, 18, 100, 1), 80),
-        SYN | ACK,
-    )
-    .payload(b"hello")
-    .ttl(17)
-    .ip_id(0xbeef)
-    .macs([2, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2]);
+    let b = PacketBuilder::tcp(sa(CLIENT, 40000), sa(VIP, 80), SYN | ACK)
+        .payload(b"hello")
+        .ttl(17)
+        .ip_id(0xbeef)
+        .macs([2, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2]);
     let frame = b.build();
     assert_eq!(frame.len(), 14 + 20 + 20 + 5);
     let p = parse(&frame).unwrap();
@@ -31,8 +20,8 @@ fn tcp_round_trip() {
     assert_eq!(p.eth_dst, [2, 2, 2, 2, 2, 2]);
     assert_eq!(p.vlan, None);
     assert_eq!((p.ihl, p.ttl, p.proto, p.ip_id), (5, 17, 6, 0xbeef));
-    assert_eq!(p.src, sa(ip(198, 18, 0, 2), 40000));
-    assert_eq!(p.dst, sa(ip(198, 18, 100, 1), 80));
+    assert_eq!(p.src, sa(CLIENT, 40000));
+    assert_eq!(p.dst, sa(VIP, 80));
     assert_eq!(p.tcp_flags, SYN | ACK);
     assert!(p.ip_checksum_valid);
     assert!(p.l4_checksum_valid);
@@ -47,7 +36,7 @@ fn tcp_round_trip() {
 
 #[test]
 fn udp_round_trip_with_vlan_and_options() {
-    let b = PacketBuilder::udp(sa(ip(198, 19, 0, 2), 53), sa(ip(198, 19, 0, 1), 20001))
+    let b = PacketBuilder::udp(sa(BACKEND, 53), sa(SNAT, 20001))
         .payload(&[0xaa; 33])
         .vlan(42)
         .ip_options(&[0x01, 0x01, 0x01]); // three NOPs, padded to 4
@@ -57,15 +46,15 @@ fn udp_round_trip_with_vlan_and_options() {
     assert_eq!(p.ip_options, vec![1, 1, 1, 0]);
     assert_eq!(p.proto, 17);
     assert_eq!(p.tcp_flags, 0);
-    assert_eq!(p.src, sa(ip(198, 19, 0, 2), 53));
-    assert_eq!(p.dst, sa(ip(198, 19, 0, 1), 20001));
+    assert_eq!(p.src, sa(BACKEND, 53));
+    assert_eq!(p.dst, sa(SNAT, 20001));
     assert!(p.ip_checksum_valid && p.l4_checksum_valid);
     assert_eq!(p.payload, vec![0xaa; 33]);
 }
 
 #[test]
 fn udp_zero_checksum_is_valid_and_zero() {
-    let b = PacketBuilder::udp(sa(ip(198, 18, 0, 2), 1000), sa(ip(198, 18, 100, 1), 53))
+    let b = PacketBuilder::udp(sa(CLIENT, 1000), sa(VIP, 53))
         .payload(b"x")
         .udp_zero_checksum();
     let p = parse(&b.build()).unwrap();
@@ -75,7 +64,7 @@ fn udp_zero_checksum_is_valid_and_zero() {
 
 #[test]
 fn computed_udp_zero_is_sent_as_ffff() {
-    let (src, dst) = (sa(ip(198, 18, 0, 2), 1000), sa(ip(198, 18, 100, 1), 53));
+    let (src, dst) = (sa(CLIENT, 1000), sa(VIP, 53));
     // With a zero payload word the segment sums to `s`; adding the word
     // 0xffff - s makes the sum 0xffff, whose complement is 0.
     let base = PacketBuilder::udp(src, dst).payload(&[0, 0]).build();
@@ -99,22 +88,21 @@ fn ipv4_header_matches_published_example() {
         0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
         0x01, 0xc0, 0xa8, 0x00, 0xc7,
     ];
-    let frame = PacketBuilder::udp(sa(ip(192, 168, 0, 1), 1234), sa(ip(192, 168, 0, 199), 53))
-        .payload(&[0x5a; 115 - 28])
-        .build();
+    let frame = PacketBuilder::udp(
+        sa(Ipv4Addr::new(192, 168, 0, 1), 1234),
+        sa(Ipv4Addr::new(192, 168, 0, 199), 53),
+    )
+    .payload(&[0x5a; 115 - 28])
+    .build();
     assert_eq!(&frame[14..34], &published);
     assert!(parse(&frame).unwrap().ip_checksum_valid);
 }
 
 #[test]
 fn corruption_is_detected() {
-    let frame = PacketBuilder::tcp(
-        sa(ip(198, 18, 0, 2), 40000),
-        sa(ip(198, 18, 100, 1), 80),
-        ACK,
-    )
-    .payload(b"payload")
-    .build();
+    let frame = PacketBuilder::tcp(sa(CLIENT, 40000), sa(VIP, 80), ACK)
+        .payload(b"payload")
+        .build();
     let mut bad_ttl = frame.clone();
     bad_ttl[22] -= 1; // TTL changed without fixing the checksum
     let p = parse(&bad_ttl).unwrap();
@@ -142,14 +130,14 @@ fn corruption_is_detected() {
 
 #[test]
 fn fragment_fields_are_set_and_segment_kept() {
-    let frame = PacketBuilder::udp(sa(ip(198, 18, 0, 2), 1000), sa(ip(198, 18, 100, 1), 53))
+    let frame = PacketBuilder::udp(sa(CLIENT, 1000), sa(VIP, 53))
         .payload(b"frag")
         .fragment(true, 0)
         .build();
     assert_eq!(&frame[20..22], &[0x20, 0x00], "MF set, DF clear, offset 0");
     let p = parse(&frame).unwrap();
     assert!(p.ip_checksum_valid && p.l4_checksum_valid);
-    let frame = PacketBuilder::udp(sa(ip(198, 18, 0, 2), 1000), sa(ip(198, 18, 100, 1), 53))
+    let frame = PacketBuilder::udp(sa(CLIENT, 1000), sa(VIP, 53))
         .fragment(false, 185)
         .build();
     assert_eq!(u16::from_be_bytes([frame[20], frame[21]]), 185);
@@ -157,8 +145,7 @@ fn fragment_fields_are_set_and_segment_kept() {
 
 #[test]
 fn ethernet_padding_is_ignored() {
-    let mut frame =
-        PacketBuilder::udp(sa(ip(198, 18, 0, 2), 1000), sa(ip(198, 18, 100, 1), 53)).build();
+    let mut frame = PacketBuilder::udp(sa(CLIENT, 1000), sa(VIP, 53)).build();
     frame.resize(60, 0);
     let p = parse(&frame).unwrap();
     assert!(p.payload.is_empty() && p.l4_checksum_valid);
@@ -166,40 +153,32 @@ fn ethernet_padding_is_ignored() {
 
 #[test]
 fn bad_frames_are_errors() {
-    let good = PacketBuilder::tcp(
-        sa(ip(198, 18, 0, 2), 40000),
-        sa(ip(198, 18, 100, 1), 80),
-        SYN,
-    )
-    .build();
+    let good = PacketBuilder::tcp(sa(CLIENT, 40000), sa(VIP, 80), SYN).build();
     assert!(parse(&good[..13])
         .unwrap_err()
         .contains("shorter than Ethernet"));
     assert!(parse(&good[..30]).unwrap_err().contains("IPv4 header"));
     assert!(parse(&good[..40]).unwrap_err().contains("total length"));
 
-    let mut arp = good.clone();
-    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let arp = PacketBuilder::arp_request(DEFAULT_SRC_MAC, CLIENT, RELAY).build();
     assert!(parse(&arp).unwrap_err().contains("not IPv4"));
 
-    let mut stacked = PacketBuilder::tcp(sa(ip(198, 18, 0, 2), 1), sa(ip(198, 18, 0, 3), 2), SYN)
-        .vlan(5)
+    let stacked = PacketBuilder::tcp(sa(CLIENT, 1), sa(RELAY, 2), SYN)
+        .qinq(5, 7)
         .build();
-    stacked[16..18].copy_from_slice(&[0x81, 0x00]);
     assert!(parse(&stacked).unwrap_err().contains("more than one VLAN"));
 
-    let mut short_ihl = good.clone();
-    short_ihl[14] = 0x44;
+    let short_ihl = PacketBuilder::tcp(sa(CLIENT, 40000), sa(VIP, 80), SYN)
+        .ihl(4)
+        .build();
     assert!(parse(&short_ihl).unwrap_err().contains("IHL 4"));
 
-    let mut icmp = good;
-    icmp[23] = 1;
+    let icmp = PacketBuilder::icmp_echo_request(CLIENT, VIP, 1, 1).build();
     assert!(parse(&icmp).unwrap_err().contains("neither TCP nor UDP"));
 }
 
 #[test]
 #[should_panic(expected = "at most 40 bytes")]
 fn too_many_options_panic() {
-    let _ =
-        PacketBuilder::udp(sa(ip(198, 18, 0, 2), 1), sa(ip(198, 18, 0, 3), 2)).ip_options(&[1; 41]);
+    let _ = PacketBuilder::udp(sa(CLIENT, 1), sa(RELAY, 2)).ip_options(&[1; 41]);
 }
