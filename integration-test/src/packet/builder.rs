@@ -97,7 +97,7 @@ impl PacketBuilder {
     /// A TCP segment from `src` to `dst` with the flags byte `flags`
     /// (`fwd_common::flow::tcp_flags` bits), sequence number [`TCP_SEQ`],
     /// acknowledgement number [`TCP_ACK`] when ACK is set, window
-    /// [`TCP_WINDOW`], no TCP options.
+    /// [`TCP_WINDOW`], no TCP options ([`PacketBuilder::tcp_options`]).
     pub fn tcp(src: SocketAddrV4, dst: SocketAddrV4, flags: u8) -> Self {
         Self::v4(*src.ip(), *dst.ip(), L4::tcp(src.port(), dst.port(), flags))
     }
@@ -259,6 +259,24 @@ impl PacketBuilder {
             opts.len()
         );
         self.v4_mut().options = opts;
+        self
+    }
+
+    /// TCP only: sets the TCP options, padded with zeros (End of Option
+    /// List) to a multiple of 4 bytes; the data offset is set accordingly.
+    /// Panics above 40 bytes.
+    pub fn tcp_options(mut self, opts: &[u8]) -> Self {
+        let mut opts = opts.to_vec();
+        opts.resize(opts.len().div_ceil(4) * 4, 0);
+        assert!(
+            opts.len() <= 40,
+            "TCP options are at most 40 bytes, got {}",
+            opts.len()
+        );
+        match &mut self.ip_mut().l4 {
+            L4::Tcp { options, .. } => *options = opts,
+            other => panic!("tcp_options on {other:?}"),
+        }
         self
     }
 

@@ -236,6 +236,7 @@ fn transport(
                 window: be16(h, 14),
                 checksum: be16(h, 16),
                 checksum_valid: check(proto, seg) == 0,
+                options: seg[20..data_offset].to_vec(),
                 payload: seg[data_offset..].to_vec(),
             })
         }

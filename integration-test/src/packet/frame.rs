@@ -141,8 +141,39 @@ pub struct Tcp {
     /// Whether the checksum is right (over the whole segment: false for a
     /// first fragment that does not hold it all).
     pub checksum_valid: bool,
+    /// The options (the header after its first 20 bytes).
+    pub options: Vec<u8>,
     /// Data after the header.
     pub payload: Vec<u8>,
+}
+
+impl Tcp {
+    /// The value of the MSS option, read as RFC 9293 section 3.2 lays out
+    /// the options (End of Option List and NOP take a byte, every other
+    /// option gives its length): `None` without one, or when the list is
+    /// malformed before it. The tests' own reading, independent of the
+    /// datapath's.
+    pub fn mss(&self) -> Option<u16> {
+        let o = &self.options;
+        let mut at = 0;
+        while at < o.len() {
+            match o[at] {
+                0 => return None,
+                1 => at += 1,
+                kind => {
+                    let len = usize::from(*o.get(at + 1)?);
+                    if len < 2 || at + len > o.len() {
+                        return None;
+                    }
+                    if kind == 2 {
+                        return (len == 4).then(|| u16::from_be_bytes([o[at + 2], o[at + 3]]));
+                    }
+                    at += len;
+                }
+            }
+        }
+        None
+    }
 }
 
 /// A UDP datagram.

@@ -59,6 +59,8 @@ pub(super) enum L4 {
         src_port: u16,
         dst_port: u16,
         flags: u8,
+        /// TCP options, padding included (a multiple of 4 bytes).
+        options: Vec<u8>,
     },
     Udp {
         src_port: u16,
@@ -77,6 +79,7 @@ impl L4 {
             src_port,
             dst_port,
             flags,
+            options: Vec::new(),
         }
     }
 

@@ -218,16 +218,19 @@ fn segment(ip: &Ip, pseudo: Pseudo<'_>) -> Vec<u8> {
             src_port,
             dst_port,
             flags,
+            options,
         } => {
             let ack = if flags & 0x10 != 0 { TCP_ACK } else { 0 };
             seg.extend_from_slice(&src_port.to_be_bytes());
             seg.extend_from_slice(&dst_port.to_be_bytes());
             seg.extend_from_slice(&TCP_SEQ.to_be_bytes());
             seg.extend_from_slice(&ack.to_be_bytes());
-            seg.push(5 << 4); // data offset: 5 words, no options
+            // Data offset: the header's length in 32-bit words.
+            seg.push((((20 + options.len()) / 4) as u8) << 4);
             seg.push(*flags);
             seg.extend_from_slice(&TCP_WINDOW.to_be_bytes());
             seg.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+            seg.extend_from_slice(options);
             (16, false)
         }
         L4::Udp {

@@ -35,6 +35,52 @@ fn tcp_round_trip() {
 }
 
 #[test]
+fn tcp_options_round_trip_and_their_mss_is_read() {
+    // MSS 1460, SACK permitted, timestamps, NOP, window scale 7: a Linux SYN.
+    let linux = [
+        2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
+    let frame = PacketBuilder::tcp(sa(CLIENT, 40000), sa(VIP, 80), SYN)
+        .tcp_options(&linux)
+        .payload(b"data")
+        .build();
+    assert_eq!(frame.len(), 14 + 20 + 40 + 4);
+    assert_eq!(frame[14 + 20 + 12], 10 << 4, "data offset: 10 words");
+    let Net::Ipv4(ip) = dissect(&frame).unwrap().net else {
+        panic!("IPv4")
+    };
+    let L4::Tcp(tcp) = ip.l4 else { panic!("TCP") };
+    assert!(tcp.checksum_valid);
+    assert_eq!(
+        (tcp.options.as_slice(), tcp.payload.as_slice()),
+        (&linux[..], &b"data"[..])
+    );
+    assert_eq!(tcp.mss(), Some(1460));
+    assert_eq!(parse(&frame).unwrap().payload, b"data");
+
+    let mss_of = |options: &[u8]| {
+        let frame = PacketBuilder::tcp(sa(CLIENT, 1), sa(VIP, 2), SYN)
+            .tcp_options(options)
+            .build();
+        let Net::Ipv4(ip) = dissect(&frame).unwrap().net else {
+            panic!("IPv4")
+        };
+        let L4::Tcp(tcp) = ip.l4 else { panic!("TCP") };
+        tcp.mss()
+    };
+    assert_eq!(
+        mss_of(&[1, 2, 4, 0x05, 0x50]),
+        Some(1360),
+        "after a NOP, padded"
+    );
+    assert_eq!(mss_of(&[]), None);
+    assert_eq!(mss_of(&[4, 2]), None, "no MSS option");
+    assert_eq!(mss_of(&[0, 0, 0, 0, 2, 4, 5, 0xb4]), None, "after the end");
+    assert_eq!(mss_of(&[8, 0, 2, 4, 5, 0xb4]), None, "after a zero length");
+    assert_eq!(mss_of(&[2, 3, 5, 1]), None, "of the wrong length");
+}
+
+#[test]
 fn udp_round_trip_with_vlan_and_options() {
     let b = PacketBuilder::udp(sa(BACKEND, 53), sa(SNAT, 20001))
         .payload(&[0xaa; 33])
@@ -181,4 +227,10 @@ fn bad_frames_are_errors() {
 #[should_panic(expected = "at most 40 bytes")]
 fn too_many_options_panic() {
     let _ = PacketBuilder::udp(sa(CLIENT, 1), sa(RELAY, 2)).ip_options(&[1; 41]);
+}
+
+#[test]
+#[should_panic(expected = "TCP options are at most 40 bytes")]
+fn too_many_tcp_options_panic() {
+    let _ = PacketBuilder::tcp(sa(CLIENT, 1), sa(RELAY, 2), SYN).tcp_options(&[1; 41]);
 }
