@@ -250,9 +250,15 @@ pub fn settings() -> RelaySettings {
 
 /// Loads the datapath with [`plan`] and allows redirects to both interfaces.
 pub fn datapath() -> Datapath {
-    let plan = plan();
+    datapath_with(&plan())
+}
+
+/// Loads the datapath with `plan` (the packet tests' own, with services
+/// added) and allows redirects to both interfaces, which have their
+/// addresses.
+pub fn datapath_with(plan: &Plan) -> Datapath {
     let mut dp = Datapath::load(&plan.settings).expect("load the datapath");
-    dp.install(&plan).expect("install the plan");
+    dp.install(plan).expect("install the plan");
     dp.allow_redirect(ifindex(CLIENT_IF))
         .expect("devmap client side");
     dp.allow_redirect(ifindex(BACKEND_IF))

@@ -112,10 +112,7 @@ pub fn weighted_selection_and_drain() {
     }
     let weighted = plan([1, 1, 2]);
     let expected_weighted = expected(&weighted);
-    let mut dp = fwd::datapath::Datapath::load(&weighted.settings).expect("load");
-    dp.install(&weighted).expect("install");
-    dp.allow_redirect(ifindex(CLIENT_IF)).unwrap();
-    dp.allow_redirect(ifindex(BACKEND_IF)).unwrap();
+    let mut dp = env::datapath_with(&weighted);
 
     // Every flow goes where the table says; shares follow the weights.
     let first = open(&mut dp, 10_000..10_000 + FLOWS);

@@ -11,7 +11,8 @@
 //! - `runner.rs`: runs rows and checks each (verdict, output bytes,
 //!   counters, connection table, flow events);
 //! - `scenarios.rs`, `maglev.rs`, `reject.rs`, `pinned.rs`: sequences a
-//!   row cannot express; `model.rs`: the SNAT ports expected.
+//!   row cannot express; `mss.rs`: MSS clamping, rows on a plan of its
+//!   own; `model.rs`: the SNAT ports expected.
 
 mod broken;
 mod case;
@@ -20,6 +21,7 @@ mod frag;
 mod icmp;
 mod maglev;
 mod model;
+mod mss;
 mod pinned;
 mod reject;
 mod runner;
@@ -65,6 +67,11 @@ fn no_usable_backend_answers_rst_or_icmp_unreachable() {
 #[test]
 fn the_relays_own_icmp_errors_are_rate_limited() {
     in_relay_netns(icmp::router_answers_are_rate_limited);
+}
+
+#[test]
+fn syn_and_syn_ack_mss_is_clamped_with_the_checksum_updated() {
+    in_relay_netns(mss::table);
 }
 
 #[test]
