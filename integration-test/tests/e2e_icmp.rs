@@ -7,7 +7,9 @@
 //!   "fragmentation needed" to the relay's SNAT address. fwd translates it
 //!   back to the client, whose kernel lowers its path MTU to the VIP, so a
 //!   4 MiB echo completes; without the translation the connection stalls (a
-//!   PMTU black hole) until the test's I/O timeout.
+//!   PMTU black hole) until the test's I/O timeout. Its twin clamps the MSS
+//!   to the hop (`[relay] mss_clamp = 1360`): each end sees the other
+//!   announce 1360, and the echo completes with no error to translate.
 //! - A UDP client whose backend port is closed gets ECONNREFUSED: the
 //!   backend's port unreachable, translated.
 //! - `traceroute` through the relay shows the relay, then the VIP.
@@ -16,7 +18,8 @@
 //!   back), and `ping` to a VIP of a port service by the relay itself.
 
 use std::{
-    net::{SocketAddr, UdpSocket},
+    net::{SocketAddr, TcpStream, UdpSocket},
+    os::fd::AsRawFd,
     time::Duration,
 };
 
@@ -73,37 +76,137 @@ fn reason_packets(topo: &Topology, relay: &Relay, reason: &str) -> u64 {
         .sum()
 }
 
-#[test]
-fn pmtu_across_a_narrower_hop_beyond_the_relay() {
+/// The client, relay, router and backend of the PMTU tests, the backend's
+/// echo server running and fwd relaying `maps` to it.
+fn behind_a_narrow_hop(maps: &str) -> (Topology, EchoServer, Relay) {
     let topo = Topology::via_router(HOP_MTU).unwrap();
-    let backend = sa(ROUTED_BACKEND_ADDR, PORT);
-    let _echo = EchoServer::tcp(&topo.backends[0].ns, backend, Echo::Same).unwrap();
-    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &maps(backend)).unwrap();
+    let echo = EchoServer::tcp(&topo.backends[0].ns, narrow_backend(), Echo::Same).unwrap();
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), maps).unwrap();
+    (topo, echo, relay)
+}
 
-    let stream = topo
-        .client
-        .ns
-        .tcp_connect(sa(vip(0), PORT), Duration::from_secs(5))
-        .unwrap();
+/// The backend behind the narrow hop.
+fn narrow_backend() -> SocketAddr {
+    sa(ROUTED_BACKEND_ADDR, PORT)
+}
+
+/// Echoes 4 MiB from the client through the relay and the narrow hop.
+fn echo_through_the_hop(relay: &Relay, stream: TcpStream) {
     if let Err(e) = tcp_echo_check(stream, 1, ECHO_LEN) {
         panic!(
             "4 MiB echo through a {HOP_MTU}-byte hop: {e}\nrelay log:\n{}",
             relay.log()
         );
     }
+}
 
-    // The client learnt the hop's MTU from the translated error.
-    let route = topo
-        .client
+/// The client's route to the VIP, as `ip route get` shows it.
+fn client_route_to_vip(topo: &Topology) -> String {
+    topo.client
         .ns
         .ip(&["route", "get", &vip(0).to_string()])
+        .unwrap()
+}
+
+#[test]
+fn pmtu_across_a_narrower_hop_beyond_the_relay() {
+    let (topo, _echo, relay) = behind_a_narrow_hop(&maps(narrow_backend()));
+    let stream = topo
+        .client
+        .ns
+        .tcp_connect(sa(vip(0), PORT), Duration::from_secs(5))
         .unwrap();
+    echo_through_the_hop(&relay, stream);
+
+    // The client learnt the hop's MTU from the translated error.
+    let route = client_route_to_vip(&topo);
     assert!(
         route.contains(&format!("mtu {HOP_MTU}")),
         "the client's route to the VIP: {route}"
     );
     let translated = reason_packets(&topo, &relay, "forwarded_icmp_error_redirect");
     assert!(translated >= 1, "no ICMP error translated\n{}", relay.log());
+}
+
+/// The MSS clamp of the twin test: a 1400-byte hop less 40.
+const MSS_CLAMP: u16 = HOP_MTU - 40;
+/// `TCPI_OPT_TIMESTAMPS` of `tcp_info.tcpi_options`
+/// (include/uapi/linux/tcp.h).
+const TCPI_OPT_TIMESTAMPS: u8 = 1;
+
+/// The MSS the peer of `stream` announced in its SYN or SYN-ACK: the
+/// socket's send MSS (`TCP_INFO`), plus the 12 bytes of the timestamps
+/// option when it is on, which the kernel takes off the announced MSS.
+/// (Its own route would allow 1460 at either end here: more than the
+/// clamp, so the peer's announcement is what limits it.)
+fn peers_announced_mss(stream: &TcpStream) -> u32 {
+    // SAFETY: tcp_info is plain integers; getsockopt writes at most `len`
+    // bytes into it.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    let timestamps = info.tcpi_options & TCPI_OPT_TIMESTAMPS != 0;
+    info.tcpi_snd_mss + if timestamps { 12 } else { 0 }
+}
+
+#[test]
+fn mss_clamp_carries_the_echo_across_the_narrower_hop_without_pmtu_discovery() {
+    // The echo service, and a probe service whose backend socket the
+    // test accepts itself; the relay clamps both.
+    let probe = sa::<SocketAddr>(ROUTED_BACKEND_ADDR, PORT + 1);
+    let maps = format!(
+        "{}[[service]]\nname = \"probe\"\nlisten = \"{}\"\nbackends = [\"{probe}\"]\n\
+         [relay]\nmss_clamp = {MSS_CLAMP}\n",
+        maps(narrow_backend()),
+        sa::<SocketAddr>(vip(0), PORT + 1),
+    );
+    let (topo, _echo, relay) = behind_a_narrow_hop(&maps);
+
+    // The client's SYN reaches the backend announcing the clamp, and the
+    // backend's SYN-ACK reaches the client announcing it too, where each
+    // side's own interface would have let it announce 1460.
+    let listener = topo.backends[0].ns.tcp_listen(probe).unwrap();
+    let client = topo
+        .client
+        .ns
+        .tcp_connect(sa(vip(0), PORT + 1), Duration::from_secs(5))
+        .unwrap();
+    let (backend, _) = listener.accept().unwrap();
+    assert_eq!(
+        (peers_announced_mss(&client), peers_announced_mss(&backend)),
+        (u32::from(MSS_CLAMP), u32::from(MSS_CLAMP)),
+        "(the backend's SYN-ACK at the client, the client's SYN at the backend)"
+    );
+
+    let stream = topo
+        .client
+        .ns
+        .tcp_connect(sa(vip(0), PORT), Duration::from_secs(5))
+        .unwrap();
+    echo_through_the_hop(&relay, stream);
+
+    // No segment was too large for the hop: no error to translate, no
+    // path MTU for the client to learn.
+    assert_eq!(
+        reason_packets(&topo, &relay, "forwarded_icmp_error_redirect"),
+        0,
+        "{}",
+        relay.log()
+    );
+    let route = client_route_to_vip(&topo);
+    assert!(
+        !route.contains("mtu"),
+        "the client's route to the VIP: {route}"
+    );
 }
 
 #[test]
