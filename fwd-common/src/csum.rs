@@ -37,7 +37,7 @@ impl CsumDiff {
     /// section 2(B)). A TCP option value may lie at either.
     #[inline(always)]
     pub const fn u16_at(self, offset: usize, old: u16, new: u16) -> Self {
-        if offset % 2 == 0 {
+        if offset.is_multiple_of(2) {
             self.u16(old, new)
         } else {
             self.u16(old.swap_bytes(), new.swap_bytes())
