@@ -137,15 +137,19 @@ mod tests {
         assert_eq!(full(&check), 0);
     }
 
-    #[test]
-    fn many_random_updates_stay_valid() {
-        let mut x = 0x1234_5678u32;
-        let mut next = || {
+    /// A xorshift generator: reproducible pseudo-random words.
+    fn xorshift(mut x: u32) -> impl FnMut() -> u32 {
+        move || {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn many_random_updates_stay_valid() {
+        let mut next = xorshift(0x1234_5678);
         for _ in 0..10_000 {
             let (a, b, c, d) = (next(), next(), next(), next());
             let old = ipv4_header((a >> 24) as u8 | 2, b.to_ne_bytes(), c.to_ne_bytes());
@@ -164,13 +168,7 @@ mod tests {
 
     #[test]
     fn a_value_at_any_offset_updates_like_a_full_recompute() {
-        let mut x = 0x9e37_79b9u32;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9);
         for len in [4usize, 5, 24, 25, 60] {
             // The checksum is the first word; the value lies beyond it.
             for offset in 2..=len - 2 {

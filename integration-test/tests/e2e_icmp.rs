@@ -91,7 +91,12 @@ fn narrow_backend() -> SocketAddr {
 }
 
 /// Echoes 4 MiB from the client through the relay and the narrow hop.
-fn echo_through_the_hop(relay: &Relay, stream: TcpStream) {
+fn echo_through_the_hop(topo: &Topology, relay: &Relay) {
+    let stream = topo
+        .client
+        .ns
+        .tcp_connect(sa(vip(0), PORT), Duration::from_secs(5))
+        .unwrap();
     if let Err(e) = tcp_echo_check(stream, 1, ECHO_LEN) {
         panic!(
             "4 MiB echo through a {HOP_MTU}-byte hop: {e}\nrelay log:\n{}",
@@ -111,12 +116,7 @@ fn client_route_to_vip(topo: &Topology) -> String {
 #[test]
 fn pmtu_across_a_narrower_hop_beyond_the_relay() {
     let (topo, _echo, relay) = behind_a_narrow_hop(&maps(narrow_backend()));
-    let stream = topo
-        .client
-        .ns
-        .tcp_connect(sa(vip(0), PORT), Duration::from_secs(5))
-        .unwrap();
-    echo_through_the_hop(&relay, stream);
+    echo_through_the_hop(&topo, &relay);
 
     // The client learnt the hop's MTU from the translated error.
     let route = client_route_to_vip(&topo);
@@ -187,12 +187,7 @@ fn mss_clamp_carries_the_echo_across_the_narrower_hop_without_pmtu_discovery() {
         "(the backend's SYN-ACK at the client, the client's SYN at the backend)"
     );
 
-    let stream = topo
-        .client
-        .ns
-        .tcp_connect(sa(vip(0), PORT), Duration::from_secs(5))
-        .unwrap();
-    echo_through_the_hop(&relay, stream);
+    echo_through_the_hop(&topo, &relay);
 
     // No segment was too large for the hop: no error to translate, no
     // path MTU for the client to learn.

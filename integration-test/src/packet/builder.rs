@@ -251,14 +251,7 @@ impl PacketBuilder {
     /// Sets the IPv4 options, padded with zeros (End of Option List) to a
     /// multiple of 4 bytes; IHL is set accordingly. Panics above 40 bytes.
     pub fn ip_options(mut self, opts: &[u8]) -> Self {
-        let mut opts = opts.to_vec();
-        opts.resize(opts.len().div_ceil(4) * 4, 0);
-        assert!(
-            opts.len() <= 40,
-            "IPv4 options are at most 40 bytes, got {}",
-            opts.len()
-        );
-        self.v4_mut().options = opts;
+        self.v4_mut().options = padded_options(opts, "IPv4");
         self
     }
 
@@ -266,13 +259,7 @@ impl PacketBuilder {
     /// List) to a multiple of 4 bytes; the data offset is set accordingly.
     /// Panics above 40 bytes.
     pub fn tcp_options(mut self, opts: &[u8]) -> Self {
-        let mut opts = opts.to_vec();
-        opts.resize(opts.len().div_ceil(4) * 4, 0);
-        assert!(
-            opts.len() <= 40,
-            "TCP options are at most 40 bytes, got {}",
-            opts.len()
-        );
+        let opts = padded_options(opts, "TCP");
         match &mut self.ip_mut().l4 {
             L4::Tcp { options, .. } => *options = opts,
             other => panic!("tcp_options on {other:?}"),
@@ -361,6 +348,19 @@ impl PacketBuilder {
             IpHeader::V6(_) => panic!("an IPv4 setting on an IPv6 packet"),
         }
     }
+}
+
+/// IPv4 or TCP options padded with zeros (End of Option List) to a
+/// multiple of 4 bytes; panics above 40.
+fn padded_options(opts: &[u8], what: &str) -> Vec<u8> {
+    let mut opts = opts.to_vec();
+    opts.resize(opts.len().div_ceil(4) * 4, 0);
+    assert!(
+        opts.len() <= 40,
+        "{what} options are at most 40 bytes, got {}",
+        opts.len()
+    );
+    opts
 }
 
 fn icmp(ty: u8, code: u8, rest: [u8; 4]) -> L4 {
