@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use fwd_common::{flow::tcp_flags::*, port, IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{flow::tcp_flags::*, port, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
 use super::*;
 use crate::testing::{sa, TestFlow};
@@ -68,6 +68,9 @@ fn timeouts_by_state() {
         (IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK, 239, false),
         (IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK, 241, true),
         (IPPROTO_TCP, SYN | ACK, SYN | ACK | RST, 241, true),
+        // An ICMP echo session: icmp_timeout (60 s).
+        (IPPROTO_ICMP, 0, 0, 59, false),
+        (IPPROTO_ICMP, 0, 0, 61, true),
     ];
     for (proto, ff, rf, idle, expired) in cases {
         let f = flow(proto, 40000, 20000, idle, ff, rf);

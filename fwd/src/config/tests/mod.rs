@@ -156,6 +156,23 @@ fn short_timeouts_are_accepted_with_a_warning() {
 }
 
 #[test]
+fn icmp_sessions_default_to_a_minute_and_shorter_is_warned_about() {
+    let base = svc("198.18.0.1", "\"198.19.0.1\"");
+    let c = Config::parse(&base).unwrap();
+    assert_eq!(c.relay.icmp, Duration::from_secs(60));
+    let c = Config::parse(&(base.clone() + "[relay]\nicmp_timeout = \"2m\"\n")).unwrap();
+    assert_eq!(c.relay.icmp, Duration::from_secs(120));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = Config::parse(&(base + "[relay]\nicmp_timeout = \"20s\"\n")).unwrap();
+    assert_eq!(c.relay.icmp, Duration::from_secs(20));
+    let msgs: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        msgs.len() == 1 && msgs[0].contains("icmp_timeout") && msgs[0].contains("RFC 5508"),
+        "{msgs:?}"
+    );
+}
+
+#[test]
 fn listen_values() {
     for (listen, problem) in [
         ("2001:db8::1", Problem::Ipv6),
