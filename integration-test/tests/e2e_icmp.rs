@@ -47,6 +47,18 @@ fn maps(backend: SocketAddr) -> String {
     )
 }
 
+/// A two-arm relay with one port service, VIP 0:[`PORT`] -> backend 0.
+fn port_service() -> (Topology, Relay) {
+    let topo = Topology::two_arm(1).unwrap();
+    let relay = Relay::start(
+        &topo.relay,
+        &topo.relay_if_names(),
+        &maps(sa(backend_addr(0), PORT)),
+    )
+    .unwrap();
+    (topo, relay)
+}
+
 /// One whole-address service of every protocol on VIP 0 (ICMP is relayed).
 fn whole_address_maps() -> String {
     format!(
@@ -206,14 +218,8 @@ fn mss_clamp_carries_the_echo_across_the_narrower_hop_without_pmtu_discovery() {
 
 #[test]
 fn a_closed_backend_port_refuses_a_udp_client() {
-    let topo = Topology::two_arm(1).unwrap();
     // No server on the backend's port: its kernel answers port unreachable.
-    let relay = Relay::start(
-        &topo.relay,
-        &topo.relay_if_names(),
-        &maps(sa(backend_addr(0), PORT)),
-    )
-    .unwrap();
+    let (topo, relay) = port_service();
     let err = topo
         .client
         .ns
@@ -287,13 +293,7 @@ fn ping_through_a_whole_address_vip_is_answered_by_the_backend() {
 
 #[test]
 fn ping_to_a_port_vip_is_answered_by_the_relay() {
-    let topo = Topology::two_arm(1).unwrap();
-    let relay = Relay::start(
-        &topo.relay,
-        &topo.relay_if_names(),
-        &maps(sa(backend_addr(0), PORT)),
-    )
-    .unwrap();
+    let (topo, relay) = port_service();
     // The answers leave the relay with XDP_TX, which a veth delivers at once
     // only to a peer with an XDP program (see `xdp_pass`).
     let _pass = XdpPass::attach(&topo.client.ns, "eth0").unwrap();
