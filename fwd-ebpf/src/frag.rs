@@ -75,5 +75,9 @@ pub fn relay_later(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
     // A fragment never has Don't Fragment: one too big is dropped.
     let egress = route::route(ctx, &Leaving::ipv4(ip), &towards).map_err(route::Blocked::reason)?;
     rewrite::fragment(ctx, ip, &new, &egress)?;
-    Ok(redirect::send_fragment(&egress))
+    Ok(redirect::send_as(
+        &egress,
+        Reason::ForwardedFragmentTx,
+        Reason::ForwardedFragmentRedirect,
+    ))
 }

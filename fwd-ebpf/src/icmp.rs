@@ -44,6 +44,8 @@ const MAX_CHUNKS: usize = MAX_MESSAGE.div_ceil(64);
 const QUOTED_L4: usize = 8;
 /// Offset of the TCP checksum in the TCP header.
 const TCP_CHECK_OFFSET: usize = 16;
+/// Offset of the UDP checksum in the UDP header.
+const UDP_CHECK_OFFSET: usize = 6;
 
 /// ICMP types that are errors about a packet.
 const DEST_UNREACHABLE: u8 = 3;
@@ -58,9 +60,10 @@ pub struct Quoted {
     pub l4_off: usize,
     /// Its tuple as quoted (network order).
     pub key: Flow4Key,
-    /// Whether its transport checksum is inside the error (UDP's always
-    /// is, in the first 8 bytes; TCP's only when 18 or more are quoted).
-    pub has_l4_check: bool,
+    /// Offset in the frame of its transport checksum, when the error holds
+    /// it (UDP's always, in the first 8 bytes; TCP's only when 18 or more
+    /// are quoted).
+    pub l4_check_off: Option<usize>,
 }
 
 /// Whether the ICMP packet `ip` is an error (about another packet).
@@ -119,7 +122,11 @@ pub fn relay_error(ctx: &XdpContext, ip: &Ipv4) -> Result<Reason, Reason> {
     }
     .map_err(Blocked::reason)?;
     rewrite::icmp_error(ctx, ip, &quoted, flow, &egress)?;
-    Ok(redirect::send_icmp_error(&egress))
+    Ok(redirect::send_as(
+        &egress,
+        Reason::ForwardedIcmpErrorTx,
+        Reason::ForwardedIcmpErrorRedirect,
+    ))
 }
 
 /// Reads the quoted packet of an error whose message is `message_len`
@@ -166,7 +173,11 @@ fn quoted(ctx: &XdpContext, ip: &Ipv4, message_len: usize) -> Result<Quoted, Rea
             u16::from_ne_bytes([ports[2], ports[3]]),
             proto,
         ),
-        has_l4_check: proto == IPPROTO_UDP || l4_off + TCP_CHECK_OFFSET + 2 <= end,
+        l4_check_off: if proto == IPPROTO_UDP {
+            Some(l4_off + UDP_CHECK_OFFSET)
+        } else {
+            Some(l4_off + TCP_CHECK_OFFSET).filter(|at| at + 2 <= end)
+        },
     })
 }
 

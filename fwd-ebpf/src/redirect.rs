@@ -20,24 +20,14 @@ pub fn send(egress: &Egress) -> Reason {
     }
 }
 
-/// The reason for a translated ICMP error leaving by `egress`: the same
-/// actions as [`send`], counted apart.
+/// The reason for a packet leaving by `egress` that is counted apart from
+/// relayed packets (a translated ICMP error, a later fragment): the same
+/// action as [`send`], under `tx` or `redirect`.
 #[inline(always)]
-pub fn send_icmp_error(egress: &Egress) -> Reason {
+pub fn send_as(egress: &Egress, tx: Reason, redirect: Reason) -> Reason {
     match send(egress) {
-        Reason::ForwardedTx => Reason::ForwardedIcmpErrorTx,
-        Reason::ForwardedRedirect => Reason::ForwardedIcmpErrorRedirect,
-        other => other,
-    }
-}
-
-/// The reason for a translated fragment (after the first) leaving by
-/// `egress`: the same actions as [`send`], counted apart.
-#[inline(always)]
-pub fn send_fragment(egress: &Egress) -> Reason {
-    match send(egress) {
-        Reason::ForwardedTx => Reason::ForwardedFragmentTx,
-        Reason::ForwardedRedirect => Reason::ForwardedFragmentRedirect,
+        Reason::ForwardedTx => tx,
+        Reason::ForwardedRedirect => redirect,
         other => other,
     }
 }

@@ -24,10 +24,6 @@ use crate::{
 
 /// Offset of the ICMP checksum in the ICMP header.
 const ICMP_CHECK_OFFSET: usize = 2;
-/// Offset of the UDP checksum in the UDP header.
-const UDP_CHECK_OFFSET: usize = 6;
-/// Offset of the TCP checksum in the TCP header.
-const TCP_CHECK_OFFSET: usize = 16;
 
 /// Writes the translation of the error `ip` quoting `quoted`, through the
 /// half `flow`, for leaving by `egress`.
@@ -80,14 +76,8 @@ pub fn icmp_error(
     qports[..2].copy_from_slice(&flow.nat_dst_port.to_ne_bytes());
     qports[2..].copy_from_slice(&flow.nat_src_port.to_ne_bytes());
     store(ctx, quoted.l4_off, &qports)?;
-    if quoted.has_l4_check {
+    if let Some(at) = quoted.l4_check_off {
         let udp = q.proto == IPPROTO_UDP;
-        let at = quoted.l4_off
-            + if udp {
-                UDP_CHECK_OFFSET
-            } else {
-                TCP_CHECK_OFFSET
-            };
         let old = u16::from_ne_bytes(load(ctx, at)?);
         let l4 = addrs.merge(ports);
         let new = if udp {
