@@ -74,17 +74,16 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
 /// Everything but a later fragment: the stages named in the crate's doc.
 #[inline(always)]
 fn relay(ctx: &XdpContext, ip: &parse::Ipv4) -> Result<Reason, Reason> {
-    if ip.proto == IPPROTO_ICMP {
-        if ip.more_fragments {
-            return Err(Reason::PassFragment);
-        }
-        if icmp::is_error(ctx, ip)? {
-            return icmp::relay_error(ctx, ip);
-        }
+    // An error is never fragmented (it is at most 576 bytes long); a
+    // fragmented echo is relayed like a fragmented datagram.
+    if ip.proto == IPPROTO_ICMP && !ip.more_fragments && icmp::is_error(ctx, ip)? {
+        return icmp::relay_error(ctx, ip);
     }
     let pkt = parse::transport(ctx, ip)?;
     let target = match lookup::lookup(&pkt)? {
         // The VIP itself is the destination of an echo it answers.
+        // The answer would need the whole message.
+        Lookup::AnswerEcho if ip.more_fragments => return Err(Reason::PassFragment),
         Lookup::AnswerEcho => {
             rewrite::echo_reply(ctx, &pkt)?;
             return Ok(Reason::AnsweredEcho);

@@ -149,3 +149,39 @@ fn fragments_that_come_before_their_first_are_held_until_it_comes_both_ways() {
         "the held fragments, run again once their first came"
     );
 }
+
+#[test]
+fn a_ping_too_large_for_one_frame_crosses_a_whole_address_vip_both_ways() {
+    let topo = Topology::two_arm(1).unwrap();
+    let maps = format!(
+        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
+        vip(0),
+        backend_addr(0)
+    );
+    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &maps).unwrap();
+    // 3,000 bytes of data: each echo and each reply is cut in three.
+    let out = topo
+        .client
+        .ns
+        .run(&[
+            "ping",
+            "-n",
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-s",
+            "3000",
+            &vip(0).to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("ping: {e}\nrelay log:\n{}", relay.log()));
+    assert!(out.contains("2 received"), "{out}");
+    assert!(out.contains("3008 bytes from"), "{out}");
+    assert_eq!(
+        reason_packets(&topo, &relay, "forwarded_fragment_redirect"),
+        8,
+        "two later fragments of each echo and each reply"
+    );
+}

@@ -123,6 +123,17 @@ pub fn fragment_cases(snat: &mut SnatModel) -> Vec<Case> {
             returned[1].clone(),
         ),
         Case::pass(
+            "the first fragment of an echo the relay answers is the kernel's (it needs all)",
+            CLIENT_IF,
+            PacketBuilder::icmp_echo_request(CLIENT, VIP, 0x77, 1)
+                .payload(&query)
+                .ip_id(0x6003)
+                .macs(CLIENT_MAC, CLIENT_IF_MAC)
+                .fragments(PIECE)
+                .remove(0),
+            Reason::PassFragment,
+        ),
+        Case::pass(
             "a later fragment to an address the relay does not serve is the kernel's",
             CLIENT_IF,
             datagram(sa(CLIENT, 42002), sa(OTHER, 53), 0x6002)[1].clone(),
