@@ -265,8 +265,10 @@ pub struct BackendStats {
     pub flows_created_tcp: u64,
     /// UDP flows created towards this backend.
     pub flows_created_udp: u64,
+    /// ICMP echo sessions created towards this backend.
+    pub flows_created_icmp: u64,
 }
-const _: () = assert!(core::mem::size_of::<BackendStats>() == 48);
+const _: () = assert!(core::mem::size_of::<BackendStats>() == 56);
 
 impl BackendStats {
     /// Adds another CPU's stats.
@@ -275,6 +277,22 @@ impl BackendStats {
         self.to_client.merge(&other.to_client);
         self.flows_created_tcp += other.flows_created_tcp;
         self.flows_created_udp += other.flows_created_udp;
+        self.flows_created_icmp += other.flows_created_icmp;
+    }
+
+    /// Flows of protocol `proto` created (0 for a protocol never relayed).
+    pub const fn flows_created(&self, proto: u8) -> u64 {
+        match proto {
+            crate::IPPROTO_TCP => self.flows_created_tcp,
+            crate::IPPROTO_UDP => self.flows_created_udp,
+            crate::IPPROTO_ICMP => self.flows_created_icmp,
+            _ => 0,
+        }
+    }
+
+    /// Flows of every protocol created.
+    pub const fn flows_created_all(&self) -> u64 {
+        self.flows_created_tcp + self.flows_created_udp + self.flows_created_icmp
     }
 }
 
@@ -301,7 +319,24 @@ mod tests {
         assert_eq!(Reason::DropIcmpQuoteBadChecksum as u32, 32);
         assert_eq!(Reason::DropAnswerFailed as u32, 36);
         assert_eq!(Reason::ForwardedFragmentRedirect as u32, 38);
-        assert_eq!(REASON_COUNT, 39);
+        assert_eq!(Reason::HeldFragment as u32, 39);
+        assert_eq!(Reason::DropFragmentHoldFailed as u32, 41);
+        assert_eq!(REASON_COUNT, 42);
+    }
+
+    #[test]
+    fn flows_created_by_protocol() {
+        let s = BackendStats {
+            flows_created_tcp: 1,
+            flows_created_udp: 2,
+            flows_created_icmp: 4,
+            ..BackendStats::default()
+        };
+        assert_eq!(s.flows_created(crate::IPPROTO_TCP), 1);
+        assert_eq!(s.flows_created(crate::IPPROTO_UDP), 2);
+        assert_eq!(s.flows_created(crate::IPPROTO_ICMP), 4);
+        assert_eq!(s.flows_created(47), 0);
+        assert_eq!(s.flows_created_all(), 7);
     }
 
     #[test]
@@ -311,7 +346,8 @@ mod tests {
             let expected = match prefix {
                 "forwarded" => r.action() == xdp_action::TX || r.action() == xdp_action::REDIRECT,
                 "pass" => r.action() == xdp_action::PASS,
-                "drop" => r.action() == xdp_action::DROP,
+                // A held frame is dropped by the program, kept by the loader.
+                "drop" | "held" => r.action() == xdp_action::DROP,
                 "reject" | "answered" => r.action() == xdp_action::TX,
                 _ => false,
             };

@@ -2,7 +2,7 @@
 //! are safe: each CPU writes only its own copy of a per-CPU array.
 
 use aya_ebpf::programs::XdpContext;
-use fwd_common::{flow::DIR_FORWARD, Flow4, Reason, ReasonCounters, IPPROTO_TCP};
+use fwd_common::{flow::DIR_FORWARD, Flow4, Reason, ReasonCounters, IPPROTO_TCP, IPPROTO_UDP};
 
 use crate::{
     maps::{BACKEND_STATS, IFINDEX_SLOTS, REASON_STATS},
@@ -52,10 +52,10 @@ pub fn count_backend(half: &Flow4, pkt: &Packet, new_flow: bool) {
             s.to_client.add(pkt.ip_len as u64);
         }
         if new_flow {
-            if pkt.key.proto == IPPROTO_TCP {
-                s.flows_created_tcp += 1;
-            } else {
-                s.flows_created_udp += 1;
+            match pkt.key.proto {
+                IPPROTO_TCP => s.flows_created_tcp += 1,
+                IPPROTO_UDP => s.flows_created_udp += 1,
+                _ => s.flows_created_icmp += 1,
             }
         }
     }

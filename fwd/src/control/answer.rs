@@ -108,7 +108,7 @@ fn status(shared: &Shared) -> Result<StatusReport, DatapathError> {
                         snat: b.snat,
                         to_backend: st.to_backend.into(),
                         to_client: st.to_client.into(),
-                        flows_created: st.flows_created_tcp + st.flows_created_udp,
+                        flows_created: st.flows_created_all(),
                         active_flows: active.get(&b.id).copied().unwrap_or(0),
                         health: HealthStatus::of(
                             &health,

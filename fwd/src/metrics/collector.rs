@@ -134,13 +134,10 @@ fn encode_flows(s: &Snapshot, enc: &mut DescriptorEncoder) -> fmt::Result {
         "fwd_flows_created",
         "Flows created per service, backend and protocol.",
         None,
-        s.backends.iter().flat_map(per_protocol).map(|(b, p)| {
-            let created = match p {
-                fwd_common::IPPROTO_TCP => b.stats.flows_created_tcp,
-                _ => b.stats.flows_created_udp,
-            };
-            (protocol_labels(b, p), created)
-        }),
+        s.backends
+            .iter()
+            .flat_map(per_protocol)
+            .map(|(b, p)| (protocol_labels(b, p), b.stats.flows_created(p))),
     )?;
     gauges(
         enc,

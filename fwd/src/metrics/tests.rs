@@ -64,6 +64,7 @@ fn snapshot() -> Snapshot {
             to_client: counter(8, 6_000),
             flows_created_tcp: 3,
             flows_created_udp: 0,
+            flows_created_icmp: 0,
         },
     };
     let dns = BackendSample {
@@ -77,6 +78,7 @@ fn snapshot() -> Snapshot {
             to_client: counter(2, 70),
             flows_created_tcp: 0,
             flows_created_udp: 1,
+            flows_created_icmp: 0,
         },
     };
     let reasons: Vec<(Reason, Counter)> = Reason::ALL

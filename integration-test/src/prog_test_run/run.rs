@@ -135,6 +135,7 @@ impl Snapshot {
         d.to_client.bytes = a.to_client.bytes - b.to_client.bytes;
         d.flows_created_tcp = a.flows_created_tcp - b.flows_created_tcp;
         d.flows_created_udp = a.flows_created_udp - b.flows_created_udp;
+        d.flows_created_icmp = a.flows_created_icmp - b.flows_created_icmp;
         d
     }
 }

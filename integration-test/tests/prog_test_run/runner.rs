@@ -14,7 +14,7 @@ use fwd_common::{
 };
 use integration_test::{
     addr::sa,
-    packet::{dissect, parse, Net, L4},
+    packet::{dissect, parse, Ipv4, Net, L4},
     prog_test_run::{
         env::{self, *},
         run::{drain_events, run, snapshot},
@@ -115,9 +115,10 @@ pub fn check(dp: &mut Datapath, case: &Case, backends: u32) {
                     (1, ip_bytes, 0),
                     "{name}: backend {id} counters {dir:?}"
                 );
+                let proto = ipv4(&case.input).proto;
                 assert_eq!(
-                    d.flows_created_tcp + d.flows_created_udp,
-                    case.new_flow as u64,
+                    (d.flows_created(proto), d.flows_created_all()),
+                    (case.new_flow as u64, case.new_flow as u64),
                     "{name}: flows created"
                 );
             }
@@ -208,8 +209,13 @@ fn check_tracked_flow(dp: &Datapath) {
 
 /// The IPv4 total length field of a frame.
 fn ip_total_len(frame: &[u8]) -> u64 {
+    u64::from(ipv4(frame).total_len)
+}
+
+/// The IPv4 header of a frame the test built.
+fn ipv4(frame: &[u8]) -> Ipv4 {
     match dissect(frame).map(|f| f.net) {
-        Ok(Net::Ipv4(ip)) => u64::from(ip.total_len),
+        Ok(Net::Ipv4(ip)) => ip,
         other => panic!("not an IPv4 frame: {other:?}"),
     }
 }
