@@ -166,6 +166,17 @@ reasons! {
     ForwardedFragmentTx = 37, "forwarded_fragment_tx", TX;
     /// The same, redirected to another attached interface.
     ForwardedFragmentRedirect = 38, "forwarded_fragment_redirect", REDIRECT;
+    /// A later fragment to a VIP or SNAT address that came before its
+    /// first: held for the loader, which runs it again when the first
+    /// arrives (see `crate::frag`).
+    HeldFragment = 39, "held_fragment", DROP;
+    /// A fragment that would have been held, but the table of fragmented
+    /// datagrams is full.
+    DropFragmentTableFull = 40, "drop_fragment_table_full", DROP;
+    /// A fragment that would have been held, but the ring of held
+    /// fragments is full (the loader is not reading it) or the frame is
+    /// longer than the datapath holds.
+    DropFragmentHoldFailed = 41, "drop_fragment_hold_failed", DROP;
 }
 
 /// Number of reasons.

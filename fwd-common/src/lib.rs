@@ -85,4 +85,6 @@ mod pod {
     unsafe impl aya::Pod for BackendStats {}
     unsafe impl aya::Pod for RelayConfig {}
     unsafe impl aya::Pod for FlowEvent {}
+    unsafe impl aya::Pod for crate::frag::Frag4Key {}
+    unsafe impl aya::Pod for crate::frag::Frag4 {}
 }

@@ -49,10 +49,21 @@ pub const BACKEND_STATS: &str = "BACKEND_STATS";
 /// answers as a router from the interface a packet came in on (time
 /// exceeded, fragmentation needed).
 pub const IFACE_ADDRS: &str = "IFACE_ADDRS";
-/// `LruHashMap<Frag4Key, Frag4>`: the new addresses of fragmented
-/// datagrams whose first fragment was translated (see [`crate::frag`]).
-/// Written and read by the datapath only.
+/// `HashMap<Frag4Key, Frag4>`: what happens to the later fragments of
+/// fragmented datagrams (see [`crate::frag`]). Written and read by the
+/// datapath, read and expired by the loader.
 pub const FRAG4: &str = "FRAG4";
+/// `HashMap<u32, u32>`: the addresses (network order; value 1) whose later
+/// fragments are held when they arrive before their first: the VIPs and
+/// the SNAT addresses. Written by the loader with each plan.
+pub const FRAG_ADDRS4: &str = "FRAG_ADDRS4";
+/// `RingBuf` of [`crate::frag::ParkedFragment`] items: held fragments and
+/// their releases. Written by the datapath, read by the loader.
+pub const FRAGMENTS: &str = "FRAGMENTS";
+/// `PerCpuArray` with one entry of [`crate::frag::PARKED_HEADER_LEN`] +
+/// [`crate::frag::MAX_PARKED_FRAME`] bytes: where the datapath builds a
+/// held fragment's item. The datapath's own.
+pub const PARK_SCRATCH: &str = "PARK_SCRATCH";
 /// `PerCpuArray<TokenBucket>` with one entry: the budget of ICMP errors the
 /// datapath sends as a router. Written by the datapath only.
 pub const ICMP_BUDGET: &str = "ICMP_BUDGET";
@@ -80,6 +91,13 @@ pub const MAX_BACKENDS: u32 = 4096;
 pub const MAX_SERVICE_KEYS: u32 = 4 * MAX_SERVICES;
 /// Size of [`FRAG4`]: fragmented datagrams in flight.
 pub const MAX_FRAGMENTED: u32 = 8192;
+/// Size of [`FRAG_ADDRS4`]: a VIP per service and a SNAT address per
+/// backend at most.
+pub const MAX_FRAG_ADDRS: u32 = MAX_SERVICES + MAX_BACKENDS;
+/// Size of [`FRAGMENTS`] in bytes (a power of two multiple of the page
+/// size): about 2,700 held 1,514-byte frames, the kernel's
+/// `ipfrag_high_thresh` default of reassembly memory.
+pub const FRAGMENTS_BYTES: u32 = 1 << 22;
 /// ICMP errors the datapath may send as a router, per second and CPU (the
 /// kernel's `icmp_msgs_per_sec` default).
 pub const ICMP_ERRORS_PER_SEC: u64 = 1000;

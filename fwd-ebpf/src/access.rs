@@ -75,6 +75,27 @@ pub fn load_some<const N: usize>(
     Ok(())
 }
 
+/// Fills all of `buf` (at least one byte) from the frame at `offset`
+/// (`bpf_xdp_load_bytes`): for copies whose length is known only at run
+/// time, into a buffer the verifier knows the size of (a map value).
+#[inline(always)]
+pub fn load_into(ctx: &XdpContext, offset: usize, buf: &mut [u8]) -> Result<(), Reason> {
+    // SAFETY: the helper checks the frame's bounds and writes buf.len()
+    // bytes into `buf`, which holds them.
+    let rc = unsafe {
+        bpf_xdp_load_bytes(
+            ctx.as_ptr().cast(),
+            offset as u32,
+            buf.as_mut_ptr().cast(),
+            buf.len() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(Reason::DropTruncated);
+    }
+    Ok(())
+}
+
 /// Writes `bytes` into the frame at `offset` (`bpf_xdp_store_bytes`); only
 /// `rewrite` uses it, where [`ptr_at_mut`] cannot be followed.
 #[inline(always)]

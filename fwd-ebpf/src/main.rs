@@ -11,8 +11,9 @@
 //! an ICMP error quoting only its first 8 TCP bytes, so clamping early
 //! shows nowhere. ICMP errors about relayed flows (TCP, UDP or echo
 //! sessions) take their own path (`icmp`): parse the quoted packet -> find
-//! its flow (read only) -> route -> rewrite -> redirect. A first fragment takes the main path and records
-//! its new addresses; later fragments reuse them (`frag`).
+//! its flow (read only) -> route -> rewrite -> redirect. A first fragment
+//! takes the main path and records its new addresses; later fragments
+//! reuse them, or are held for the loader until their first comes (`frag`).
 #![no_std]
 #![no_main]
 // The #[xdp] macro wraps the documented entry point in an exported function
@@ -64,17 +65,26 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     if ip.fragment_offset != 0 {
         return frag::relay_later(ctx, &ip);
     }
-    if ip.proto == IPPROTO_ICMP {
-        if ip.more_fragments {
-            return Err(Reason::PassFragment);
-        }
-        if icmp::is_error(ctx, &ip)? {
-            return icmp::relay_error(ctx, &ip);
-        }
+    let outcome = relay(ctx, &ip);
+    if ip.more_fragments {
+        frag::first_done(&ip);
     }
-    let pkt = parse::transport(ctx, &ip)?;
+    outcome
+}
+
+/// Everything but a later fragment: the stages named in the crate's doc.
+#[inline(always)]
+fn relay(ctx: &XdpContext, ip: &parse::Ipv4) -> Result<Reason, Reason> {
+    // An error is never fragmented (it is at most 576 bytes long); a
+    // fragmented echo is relayed like a fragmented datagram.
+    if ip.proto == IPPROTO_ICMP && !ip.more_fragments && icmp::is_error(ctx, ip)? {
+        return icmp::relay_error(ctx, ip);
+    }
+    let pkt = parse::transport(ctx, ip)?;
     let target = match lookup::lookup(&pkt)? {
         // The VIP itself is the destination of an echo it answers.
+        // The answer would need the whole message.
+        Lookup::AnswerEcho if ip.more_fragments => return Err(Reason::PassFragment),
         Lookup::AnswerEcho => {
             rewrite::echo_reply(ctx, &pkt)?;
             return Ok(Reason::AnsweredEcho);
@@ -114,7 +124,7 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     let nat = conntrack::commit(&pkt, target, &egress, looked_up, now)?;
     rewrite::rewrite(ctx, &pkt, &nat, &egress)?;
     if ip.more_fragments {
-        frag::record(&ip, &nat, now);
+        frag::record(ip, &nat, now);
     }
     Ok(redirect::send(&egress))
 }

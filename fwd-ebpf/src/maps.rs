@@ -3,14 +3,15 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMapHash, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
 };
 use fwd_common::{
     budget::TokenBucket,
-    frag::{Frag4, Frag4Key},
+    frag::{Frag4, Frag4Key, MAX_PARKED_FRAME, PARKED_HEADER_LEN},
     maps::{
-        DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, MAGLEV_SIZE, MAX_BACKENDS,
-        MAX_FRAGMENTED, MAX_IFINDEX, MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
+        DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, FRAGMENTS_BYTES, MAGLEV_SIZE,
+        MAX_BACKENDS, MAX_FRAGMENTED, MAX_FRAG_ADDRS, MAX_IFINDEX, MAX_INTERFACES,
+        MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
     },
     Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
 };
@@ -77,7 +78,24 @@ pub static IFACE_ADDRS: Array<u32> = Array::with_max_entries(REASON_STATS_ENTRIE
 #[map(name = "ICMP_BUDGET")]
 pub static ICMP_BUDGET: PerCpuArray<TokenBucket> = PerCpuArray::with_max_entries(1, 0);
 
-/// The new addresses of fragmented datagrams whose first fragment was
-/// translated. Written and read here.
+/// What happens to the later fragments of fragmented datagrams (see
+/// `fwd_common::frag`). Written and read here, expired by the loader.
 #[map(name = "FRAG4")]
-pub static FRAG4: LruHashMap<Frag4Key, Frag4> = LruHashMap::with_max_entries(MAX_FRAGMENTED, 0);
+pub static FRAG4: HashMap<Frag4Key, Frag4> = HashMap::with_max_entries(MAX_FRAGMENTED, 0);
+
+/// Addresses whose early fragments are held (VIPs and SNAT addresses).
+/// Written by the loader.
+#[map(name = "FRAG_ADDRS4")]
+pub static FRAG_ADDRS4: HashMap<u32, u32> = HashMap::with_max_entries(MAX_FRAG_ADDRS, 0);
+
+/// Held fragments and their releases, for the loader.
+#[map(name = "FRAGMENTS")]
+pub static FRAGMENTS: RingBuf = RingBuf::with_byte_size(FRAGMENTS_BYTES, 0);
+
+/// One held fragment's item, built here before it is copied to
+/// [`FRAGMENTS`] (a frame is too long for the stack).
+pub type ParkItem = [u8; PARKED_HEADER_LEN + MAX_PARKED_FRAME];
+
+/// Where a held fragment's item is built, one per CPU.
+#[map(name = "PARK_SCRATCH")]
+pub static PARK_SCRATCH: PerCpuArray<ParkItem> = PerCpuArray::with_max_entries(1, 0);

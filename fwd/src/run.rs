@@ -185,6 +185,7 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
     }
 
     let events = datapath.take_flow_events();
+    let fragments = datapath.take_held_fragments();
     let shared = Arc::new(Shared::new(datapath, plan, attached));
     shared.dns.set_names(&dns::names(&desired.config));
     for (name, answer) in &resolved {
@@ -204,7 +205,7 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
             return Err(e).context("serving the control socket");
         }
     };
-    let tasks = tasks::Tasks::start(&shared, events, flow_log, listener);
+    let tasks = tasks::Tasks::start(&shared, events, fragments, flow_log, listener);
     let metrics_server = match metrics_listener
         .map(|l| l.serve(Arc::clone(&shared)))
         .transpose()

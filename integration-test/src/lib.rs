@@ -25,6 +25,7 @@ pub mod process;
 #[cfg(feature = "prog-test-run")]
 pub mod prog_test_run;
 pub mod prometheus;
+pub mod raw;
 pub mod rawbpf;
 pub mod relay;
 pub mod topology;

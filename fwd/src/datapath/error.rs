@@ -51,6 +51,15 @@ pub enum DatapathError {
         #[source]
         source: XdpMapError,
     },
+    /// A held fragment could not be run through the program again.
+    #[error("running a held fragment from ifindex {ifindex} through the program")]
+    Rerun {
+        /// The interface it came in on.
+        ifindex: u32,
+        /// What aya said.
+        #[source]
+        source: ProgramError,
+    },
     /// The plan does not fit the maps.
     #[error("the plan does not fit the datapath: {what}")]
     PlanTooLarge {

@@ -9,6 +9,7 @@ mod attach;
 mod batch;
 mod error;
 mod events;
+mod fragments;
 mod maglev_tables;
 pub mod pin;
 mod stats;
@@ -21,6 +22,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use fwd_common::{
+    frag::{Frag4, Frag4Key},
     maps::{self as names, MAGLEV_SIZE, MAX_BACKENDS, MAX_BACKENDS_PER_SERVICE, MAX_SERVICES},
     service::service_flags,
     Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
@@ -32,6 +34,7 @@ pub use self::{
     attach::{AttachMode, AttachedMode},
     error::DatapathError,
     events::FlowEvents,
+    fragments::{HeldFragments, Parked},
     maglev_tables::members as maglev_members,
     stats::InterfaceReasons,
 };
@@ -81,6 +84,10 @@ pub struct Datapath {
     events_lost: PerCpuArray<MapData, u64>,
     /// Taken once by the flow-event consumer.
     flow_events: Option<RingBuf<MapData>>,
+    frag4: HashMap<MapData, Frag4Key, Frag4>,
+    frag_addrs: HashMap<MapData, u32, u32>,
+    /// Taken once by the reader of held fragments.
+    fragments: Option<RingBuf<MapData>>,
     ct_capacity: u32,
     attachments: Vec<Attachment>,
     /// Interfaces registered with [`Datapath::allow_redirect`] and their
@@ -184,6 +191,9 @@ impl Datapath {
             iface_addrs: typed(&mut ebpf, names::IFACE_ADDRS)?,
             events_lost: typed(&mut ebpf, names::EVENTS_LOST)?,
             flow_events: Some(typed(&mut ebpf, names::FLOW_EVENTS)?),
+            frag4: typed(&mut ebpf, names::FRAG4)?,
+            frag_addrs: typed(&mut ebpf, names::FRAG_ADDRS4)?,
+            fragments: Some(typed(&mut ebpf, names::FRAGMENTS)?),
             ebpf,
             ct_capacity,
             attachments: Vec::new(),
@@ -226,6 +236,7 @@ impl Datapath {
     /// table no service uses, then `SERVICES4` naming the new tables (a VIP
     /// switches to its new backends in one map update, never through a
     /// half-written table). Keys of `SERVICES4` not in the plan are removed.
+    /// Last, `FRAG_ADDRS4` (the VIPs and SNAT addresses).
     /// Nothing is written if the plan does not fit the maps.
     pub fn install(&mut self, plan: &Plan) -> Result<(), DatapathError> {
         check_fits(plan, self.maglev_tables / 2)?;
@@ -285,7 +296,7 @@ impl Datapath {
                 .insert(key, value, 0)
                 .map_err(map_err(names::SERVICES4, "writing an echo answer"))?;
         }
-        Ok(())
+        self.write_frag_addrs(plan)
     }
 
     /// Every `SERVICES4` entry (what [`Datapath::install`] wrote).

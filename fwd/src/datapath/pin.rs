@@ -31,7 +31,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
 const BPFFS: &str = "/sys/fs/bpf";
 
 /// Every map of the object: all are pinned, so counters survive restarts too.
-pub const MAPS: [&str; 14] = [
+pub const MAPS: [&str; 17] = [
     names::SERVICES4,
     names::BACKENDS4,
     names::MAGLEV,
@@ -46,6 +46,9 @@ pub const MAPS: [&str; 14] = [
     names::IFACE_ADDRS,
     names::ICMP_BUDGET,
     names::FRAG4,
+    names::FRAG_ADDRS4,
+    names::FRAGMENTS,
+    names::PARK_SCRATCH,
 ];
 
 /// The definition of a map as the kernel reports it.

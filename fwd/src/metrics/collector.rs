@@ -311,6 +311,29 @@ fn encode_userspace(s: &Snapshot, enc: &mut DescriptorEncoder) -> fmt::Result {
             ([("cause", "orphan")], sum.orphans),
         ],
     )?;
+    let held = &s.held;
+    counters(
+        enc,
+        "fwd_held_fragments",
+        "Fragments the datapath held because they came before their first (reason \
+         held_fragment), by what became of them: run through the program again when the \
+         first came, dropped when it did not come in 30 s, refused because the loader held \
+         too many already.",
+        None,
+        [
+            ([("outcome", "rerun")], held.rerun),
+            ([("outcome", "expired")], held.expired),
+            ([("outcome", "refused")], held.refused),
+        ],
+    )?;
+    single(
+        enc,
+        "fwd_fragmented_datagrams_expired",
+        "Entries of fragmented datagrams deleted 30 s after they were made (a datagram's \
+         entry is deleted by the datapath once all its bytes were seen).",
+        None,
+        &ConstCounter::new(held.datagrams_expired),
+    )?;
     gauges(
         enc,
         "fwd_build_info",

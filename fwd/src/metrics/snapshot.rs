@@ -25,7 +25,7 @@ use crate::{
     dns::NameStatus,
     flows::ended_by_datapath,
     health::HealthSnapshot,
-    state::{ClosedKey, GcTotals, Shared},
+    state::{ClosedKey, GcTotals, HeldTotals, Shared},
     text::error_chain,
 };
 
@@ -141,6 +141,8 @@ pub struct Snapshot {
     pub events_lost: u64,
     /// GC totals.
     pub gc: GcTotals,
+    /// What became of held fragments.
+    pub held: HeldTotals,
     /// Backend names: answers and failures, by name.
     pub dns: BTreeMap<String, NameStatus>,
     /// Health of the checked backends, and the unchecked services.
@@ -217,6 +219,7 @@ impl Snapshot {
             closed: shared.counters.flows_closed(),
             events_lost,
             gc: shared.counters.gc_totals(),
+            held: shared.counters.held_totals(),
             dns: shared.dns.snapshot(),
             health: shared.health.snapshot(),
             process,

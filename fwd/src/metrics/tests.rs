@@ -19,7 +19,7 @@ use crate::{
     datapath::AttachedMode,
     dns::NameStatus,
     gc::GcStats,
-    state::{ClosedKey, GcTotals},
+    state::{ClosedKey, GcTotals, HeldTotals},
 };
 
 fn counter(packets: u64, bytes: u64) -> Counter {
@@ -130,6 +130,12 @@ fn snapshot() -> Snapshot {
             sum,
             last: GcStats::default(),
         },
+        held: HeldTotals {
+            rerun: 5,
+            expired: 1,
+            refused: 0,
+            datagrams_expired: 3,
+        },
         dns: BTreeMap::from([(
             "storage.example".to_string(),
             NameStatus {
@@ -190,6 +196,10 @@ fn families_values_and_labels() {
         r#"fwd_gc_expired_total{cause="timeout"} 4"#,
         r#"fwd_gc_expired_total{cause="pressure"} 1"#,
         r#"fwd_gc_expired_total{cause="orphan"} 2"#,
+        r#"fwd_held_fragments_total{outcome="rerun"} 5"#,
+        r#"fwd_held_fragments_total{outcome="expired"} 1"#,
+        r#"fwd_held_fragments_total{outcome="refused"} 0"#,
+        "fwd_fragmented_datagrams_expired_total 3",
         r#"fwd_build_info{version="9.8.7"} 1"#,
         "# TYPE fwd_dns_resolution_failures_total counter",
         r#"fwd_dns_resolution_failures_total{service="web",name="storage.example"} 3"#,
@@ -239,6 +249,7 @@ const LABELS: &[&str] = &[
     "version",
     "name",
     "result",
+    "outcome",
 ];
 
 #[test]

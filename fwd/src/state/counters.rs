@@ -1,6 +1,7 @@
 //! The counters kept in userspace: flows closed (by service, backend,
-//! protocol and reason) and the GC's totals. Written by the flow sink and
-//! the GC task, read by the metrics and `fwd status`.
+//! protocol and reason), the GC's totals and what became of held
+//! fragments. Written by the flow sink, the GC task and the fragment
+//! keeper; read by the metrics and `fwd status`.
 
 use std::{
     collections::BTreeMap,
@@ -35,11 +36,36 @@ pub struct GcTotals {
     pub last: GcStats,
 }
 
+/// What became of the fragments the datapath held because they came
+/// before their first (see `fwd_common::frag`), since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeldTotals {
+    /// Run through the program again once their first came.
+    pub rerun: u64,
+    /// Dropped: their first did not come in time.
+    pub expired: u64,
+    /// Dropped on arrival: the loader already held as many as it keeps.
+    pub refused: u64,
+    /// Entries of fragmented datagrams deleted after the timeout.
+    pub datagrams_expired: u64,
+}
+
+impl HeldTotals {
+    /// Adds `other` to these totals.
+    pub fn add(&mut self, other: &HeldTotals) {
+        self.rerun += other.rerun;
+        self.expired += other.expired;
+        self.refused += other.refused;
+        self.datagrams_expired += other.datagrams_expired;
+    }
+}
+
 /// The userspace counters of a running relay.
 #[derive(Debug, Default)]
 pub struct Counters {
     closed: Mutex<BTreeMap<ClosedKey, u64>>,
     gc: Mutex<GcTotals>,
+    held: Mutex<HeldTotals>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it:
@@ -79,6 +105,16 @@ impl Counters {
     /// The GC totals so far.
     pub fn gc_totals(&self) -> GcTotals {
         *lock(&self.gc)
+    }
+
+    /// Adds what became of some held fragments.
+    pub fn record_held(&self, totals: &HeldTotals) {
+        lock(&self.held).add(totals);
+    }
+
+    /// What became of the held fragments so far.
+    pub fn held_totals(&self) -> HeldTotals {
+        *lock(&self.held)
     }
 }
 

@@ -18,7 +18,7 @@ use std::{
 use fwd_common::events::FlowEvent;
 
 pub(crate) use self::{
-    counters::{ClosedKey, Counters, GcTotals},
+    counters::{ClosedKey, Counters, GcTotals, HeldTotals},
     stop::{Stop, StopSignal},
 };
 use crate::{

@@ -5,6 +5,8 @@
 //!   events of the flows it deletes to the flow sink;
 //! - [`flow_events`]: reads the datapath's ring buffer into the same sink
 //!   ([`sink`]: counters, passive health, the flow log);
+//! - [`fragments`]: keeps the fragments the datapath held because they
+//!   came before their first, and runs them again when it comes;
 //! - the control server answers `fwd status` and `fwd flows`
 //!   ([`crate::control`]);
 //! - [`dns`]: resolves backend names again when their TTL ends and
@@ -18,6 +20,7 @@
 
 mod dns;
 mod flow_events;
+mod fragments;
 mod gc;
 mod health;
 mod sink;
@@ -34,7 +37,10 @@ use tokio::{
 
 use self::sink::FlowSink;
 use crate::{
-    control::server as control, datapath::FlowEvents, flowlog::FlowLog, state::Shared,
+    control::server as control,
+    datapath::{FlowEvents, HeldFragments},
+    flowlog::FlowLog,
+    state::Shared,
     text::error_chain,
 };
 
@@ -48,11 +54,13 @@ pub(crate) struct Tasks {
 }
 
 impl Tasks {
-    /// Starts the GC, the flow-event consumer (if the datapath still has
-    /// its ring buffer) and the control server. Needs a tokio runtime.
+    /// Starts the GC, the flow-event consumer and the fragment keeper (if
+    /// the datapath still has their ring buffers), DNS, health and the
+    /// control server. Needs a tokio runtime.
     pub(crate) fn start(
         shared: &Arc<Shared>,
         events: Option<FlowEvents>,
+        fragments: Option<HeldFragments>,
         flow_log: Option<FlowLog>,
         control: tokio::net::UnixListener,
     ) -> Tasks {
@@ -80,6 +88,20 @@ impl Tasks {
                 ));
             }
             None => warn!("flow events: the ring buffer is already taken; none are read"),
+        }
+        match fragments {
+            Some(ring) => {
+                let (shared, stopped) = (Arc::clone(shared), stopped.clone());
+                handles.push((
+                    "held fragments",
+                    tokio::spawn(async move {
+                        if let Err(e) = fragments::run(ring, shared, stopped).await {
+                            warn!("held fragments: {e}; no more are kept");
+                        }
+                    }),
+                ));
+            }
+            None => warn!("held fragments: the ring buffer is already taken; none are kept"),
         }
         handles.push((
             "dns",

@@ -254,7 +254,7 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
             Reason::PassNoService,
         ),
         Case::pass(
-            "a later fragment whose first was never seen passes",
+            "a later fragment to a VIP whose first was not seen yet is held for the loader",
             CLIENT_IF,
             from_client(
                 PacketBuilder::udp(c(5003), vip(VIP_UDP_PORT))
@@ -262,7 +262,7 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
                     .ip_id(0x0bad)
                     .fragment(false, 8),
             ),
-            Reason::PassFragment,
+            Reason::HeldFragment,
         ),
         Case::pass(
             "icmp the relay does not handle (a timestamp request) to a VIP passes",

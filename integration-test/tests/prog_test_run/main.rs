@@ -78,3 +78,13 @@ fn syn_and_syn_ack_mss_is_clamped_with_the_checksum_updated() {
 fn pinned_state_survives_a_restart() {
     in_relay_netns(pinned::pinned_state_survives_a_restart);
 }
+
+#[test]
+fn fragments_ahead_of_their_first_are_held_then_run_again() {
+    in_relay_netns(frag::held_until_their_first);
+}
+
+#[test]
+fn held_fragments_are_bounded_and_unfragmented_traffic_flows() {
+    in_relay_netns(frag::holding_is_bounded);
+}

@@ -221,7 +221,7 @@ fn hex(b: &[u8]) -> String {
 /// Every checksum of an output frame, recomputed by the test crate: IPv4
 /// and TCP/UDP, or IPv4, ICMP and for an ICMP error the quoted IPv4 header,
 /// and the quoted transport checksum when the datagram is quoted whole.
-fn check_checksums(name: &str, frame: &[u8]) {
+pub fn check_checksums(name: &str, frame: &[u8]) {
     let f = dissect(frame).unwrap_or_else(|e| panic!("{name}: output does not dissect: {e}"));
     let Net::Ipv4(ip) = f.net else {
         panic!("{name}: output is not IPv4: {f:#?}");
