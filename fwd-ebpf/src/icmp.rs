@@ -9,15 +9,26 @@
 //! source to its translated destination, quoting the packet the other side
 //! sent or received (`rewrite::icmp_error`).
 //!
+//! The quoted packet is TCP, UDP or an ICMP echo (RFC 5508 REQ-3 and REQ-4:
+//! errors about query sessions are translated too). A quoted echo is keyed
+//! like a relayed one (`parse::echo_ports`), its identifier standing for a
+//! port: an error about a translated echo request quotes (SNAT address,
+//! SNAT id) -> backend, and a reply to it, (backend, 0, SNAT address, SNAT
+//! id), is the session's reply half; one about an echo reply the relay sent
+//! quotes VIP -> (client, client's id), and a reply to it is the forward
+//! half.
+//!
 //! An error is read, never counted in its flow: it neither refreshes nor
 //! ends it (RFC 4787 REQ-12, RFC 7857 section 7.1). Its ICMP checksum and
 //! the quoted IPv4 header's are verified before anything is written (RFC
-//! 5508 REQ-3). An error about no relayed flow goes
-//! to the kernel (the host's own traffic) unless it quotes a SNAT port,
-//! whose flow is gone: then it is dropped.
+//! 5508 REQ-3). An error about no relayed flow goes to the kernel (the
+//! host's own traffic) unless it quotes a SNAT port, whose flow is gone:
+//! then it is dropped. An echo identifier is no port (the host's own pings
+//! may use any), so an error about an echo with no session always goes to
+//! the kernel, as does one quoting any other ICMP message.
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, programs::XdpContext};
-use fwd_common::{csum::fold, Flow4Key, Reason, IPPROTO_TCP, IPPROTO_UDP};
+use fwd_common::{csum::fold, Flow4Key, Reason, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use network_types::ip::Ipv4Hdr;
 
 use crate::{
@@ -25,7 +36,7 @@ use crate::{
     csum::sum_loaded,
     maps::{CT4, RELAY_CONFIG},
     nat::Nat,
-    parse::Ipv4,
+    parse::{self, Ipv4, ICMP_ECHO_ID_OFFSET, ICMP_ECHO_REQUEST},
     redirect, rewrite,
     route::{self, Blocked, Leaving},
 };
@@ -40,8 +51,11 @@ const MAX_MESSAGE: usize = 576;
 /// The checksum is summed 64 bytes at a time.
 const MAX_CHUNKS: usize = MAX_MESSAGE.div_ceil(64);
 /// Bytes of the quoted transport header an error must hold: the ports, and
-/// for UDP its checksum (RFC 792 quotes 8 bytes).
+/// for UDP its checksum; the whole header of an ICMP echo (RFC 792 quotes
+/// 8 bytes).
 const QUOTED_L4: usize = 8;
+/// Offset of the checksum in the ICMP header.
+pub const ICMP_CHECK_OFFSET: usize = 2;
 /// Offset of the TCP checksum in the TCP header.
 const TCP_CHECK_OFFSET: usize = 16;
 /// Offset of the UDP checksum in the UDP header.
@@ -56,14 +70,39 @@ const PARAMETER_PROBLEM: u8 = 12;
 pub struct Quoted {
     /// Offset of its IPv4 header in the frame.
     pub l3_off: usize,
-    /// Offset of its TCP or UDP header in the frame.
-    pub l4_off: usize,
-    /// Its tuple as quoted (network order).
+    /// Its tuple as quoted (network order; an echo's identifier in place
+    /// of a port, see `parse::echo_ports`).
     pub key: Flow4Key,
-    /// Offset in the frame of its transport checksum, when the error holds
-    /// it (UDP's always, in the first 8 bytes; TCP's only when 18 or more
-    /// are quoted).
-    pub l4_check_off: Option<usize>,
+    /// Where its ports are and how its checksum follows them.
+    pub l4: QuotedL4,
+}
+
+/// The quoted transport header, as the translation writes it.
+pub enum QuotedL4 {
+    /// TCP or UDP.
+    Ports {
+        /// Offset in the frame of its ports (source, then destination).
+        off: usize,
+        /// Offset in the frame of its checksum, when the error holds it
+        /// (UDP's always, in the first 8 bytes; TCP's only when 18 or more
+        /// are quoted). It covers the ports and, through the
+        /// pseudo-header, the addresses.
+        check_off: Option<usize>,
+        /// UDP: a zero checksum means none and stays zero.
+        udp: bool,
+    },
+    /// An ICMP echo request or reply.
+    Echo {
+        /// Offset in the frame of its identifier: the key's source port
+        /// for a request, its destination port for a reply.
+        id_off: usize,
+        /// Offset in the frame of its checksum, always quoted (the first 8
+        /// bytes are the whole echo header). It covers the identifier, and
+        /// no pseudo-header.
+        check_off: usize,
+        /// An echo request (else a reply).
+        request: bool,
+    },
 }
 
 /// Whether the ICMP packet `ip` is an error (about another packet).
@@ -152,8 +191,9 @@ fn quoted(ctx: &XdpContext, ip: &Ipv4, message_len: usize) -> Result<Quoted, Rea
         return Err(Reason::DropIcmpQuoteBadChecksum);
     }
     let proto = qip[9];
-    // Only TCP and UDP are relayed, and only a first fragment has ports.
-    if !matches!(proto, IPPROTO_TCP | IPPROTO_UDP)
+    // Only TCP, UDP and ICMP echo are relayed, and only a first fragment
+    // has ports.
+    if !matches!(proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMP)
         || u16::from_be_bytes([qip[6], qip[7]]) & 0x1fff != 0
     {
         return Err(Reason::PassIcmpNoFlow);
@@ -162,30 +202,53 @@ fn quoted(ctx: &XdpContext, ip: &Ipv4, message_len: usize) -> Result<Quoted, Rea
     if l4_off + QUOTED_L4 > end {
         return Err(Reason::DropIcmpTruncated);
     }
-    let ports: [u8; 4] = load(ctx, l4_off).map_err(|_| Reason::DropIcmpTruncated)?;
-    Ok(Quoted {
-        l3_off,
-        l4_off,
-        key: Flow4Key::from_raw(
-            u32::from_ne_bytes([qip[12], qip[13], qip[14], qip[15]]),
-            u16::from_ne_bytes([ports[0], ports[1]]),
-            u32::from_ne_bytes([qip[16], qip[17], qip[18], qip[19]]),
-            u16::from_ne_bytes([ports[2], ports[3]]),
-            proto,
-        ),
-        l4_check_off: if proto == IPPROTO_UDP {
+    let l4: [u8; QUOTED_L4] = load(ctx, l4_off).map_err(|_| Reason::DropIcmpTruncated)?;
+    let (src_port, dst_port, quoted_l4) = if proto == IPPROTO_ICMP {
+        let id = [l4[ICMP_ECHO_ID_OFFSET], l4[ICMP_ECHO_ID_OFFSET + 1]];
+        let (src, dst) = parse::echo_ports(l4[0], id).ok_or(Reason::PassIcmpNoFlow)?;
+        let echo = QuotedL4::Echo {
+            id_off: l4_off + ICMP_ECHO_ID_OFFSET,
+            check_off: l4_off + ICMP_CHECK_OFFSET,
+            request: l4[0] == ICMP_ECHO_REQUEST,
+        };
+        (src, dst, echo)
+    } else {
+        let udp = proto == IPPROTO_UDP;
+        let check_off = if udp {
             Some(l4_off + UDP_CHECK_OFFSET)
         } else {
             Some(l4_off + TCP_CHECK_OFFSET).filter(|at| at + 2 <= end)
-        },
+        };
+        let ports = QuotedL4::Ports {
+            off: l4_off,
+            check_off,
+            udp,
+        };
+        ([l4[0], l4[1]], [l4[2], l4[3]], ports)
+    };
+    Ok(Quoted {
+        l3_off,
+        key: Flow4Key::from_raw(
+            u32::from_ne_bytes([qip[12], qip[13], qip[14], qip[15]]),
+            u16::from_ne_bytes(src_port),
+            u32::from_ne_bytes([qip[16], qip[17], qip[18], qip[19]]),
+            u16::from_ne_bytes(dst_port),
+            proto,
+        ),
+        l4: quoted_l4,
     })
 }
 
 /// The outcome of an error about no relayed flow: quoting a SNAT port as
 /// its source, it was about a flow that is gone (or is forged); otherwise
-/// it is about the host's own traffic, which never uses SNAT ports.
+/// it is about the host's own traffic, which never uses SNAT ports. An
+/// echo's is the kernel's either way (see the module doc).
 #[inline(always)]
 fn no_flow(q: &Flow4Key) -> Reason {
+    // An echo identifier is no port: the host's own pings may use any.
+    if q.proto == IPPROTO_ICMP {
+        return Reason::PassIcmpNoFlow;
+    }
     let port = u16::from_be(q.src_port);
     match RELAY_CONFIG.get(0) {
         Some(c) if port >= c.snat_port_min && port <= c.snat_port_max => Reason::DropIcmpNoFlow,

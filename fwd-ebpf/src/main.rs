@@ -1,4 +1,5 @@
-//! The fwd XDP program: full NAT of IPv4 TCP and UDP from VIPs to backends.
+//! The fwd XDP program: full NAT of IPv4 TCP, UDP and ICMP echo from VIPs to
+//! backends.
 //!
 //! Stages, each returning `Result<_, Reason>` so any step can end processing
 //! with its own counted reason: parse -> lookup -> route -> conntrack ->
@@ -8,11 +9,11 @@
 //! `rewrite::clamp_mss`), where the verifier meets fewer states than later:
 //! every later outcome translates the packet, drops it, or answers it with
 //! an ICMP error quoting only its first 8 TCP bytes, so clamping early
-//! shows nowhere. ICMP errors about relayed flows take their own path (`icmp`):
-//! parse the quoted packet -> find its flow (read only) -> route ->
-//! rewrite -> redirect. A first fragment takes the main path and records
-//! its new addresses; later fragments reuse them, or are held for the
-//! loader until their first comes (`frag`).
+//! shows nowhere. ICMP errors about relayed flows (TCP, UDP or echo
+//! sessions) take their own path (`icmp`): parse the quoted packet -> find
+//! its flow (read only) -> route -> rewrite -> redirect. A first fragment
+//! takes the main path and records its new addresses; later fragments
+//! reuse them, or are held for the loader until their first comes (`frag`).
 #![no_std]
 #![no_main]
 // The #[xdp] macro wraps the documented entry point in an exported function

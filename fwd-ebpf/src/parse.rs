@@ -8,7 +8,8 @@
 //! would carry it: an echo request is keyed (client, id, VIP, 0), an echo
 //! reply (backend, 0, SNAT address, id), so the two halves of an echo
 //! session pair up like those of a UDP flow, the identifier translated
-//! like a source port (RFC 5508 REQ-1).
+//! like a source port (RFC 5508 REQ-1). [`echo_ports`] says it once, for
+//! the echoes relayed here and for those quoted by errors (`crate::icmp`).
 
 use aya_ebpf::programs::XdpContext;
 use fwd_common::{Flow4Key, Reason, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
@@ -27,6 +28,8 @@ const VLAN_LEN: usize = 4;
 const TCP_FLAGS_OFFSET: usize = 13;
 /// Length of the ICMP echo header (type, code, checksum, id, sequence).
 const ICMP_ECHO_LEN: usize = 8;
+/// Offset of the identifier in the ICMP echo header.
+pub const ICMP_ECHO_ID_OFFSET: usize = 4;
 /// ICMP echo request.
 pub const ICMP_ECHO_REQUEST: u8 = 8;
 /// ICMP echo reply.
@@ -173,13 +176,10 @@ pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
             let echo: *const [u8; ICMP_ECHO_LEN] = ptr_at(ctx, l4_off)?;
             // SAFETY: checked by ptr_at.
             let echo = unsafe { *echo };
-            let id = [echo[4], echo[5]];
             icmp_type = echo[0];
-            match icmp_type {
-                ICMP_ECHO_REQUEST => (id, [0, 0], 0, ICMP_ECHO_LEN),
-                ICMP_ECHO_REPLY => ([0, 0], id, 0, ICMP_ECHO_LEN),
-                _ => return Err(Reason::PassNotTcpUdp),
-            }
+            let id = [echo[ICMP_ECHO_ID_OFFSET], echo[ICMP_ECHO_ID_OFFSET + 1]];
+            let (src, dst) = echo_ports(icmp_type, id).ok_or(Reason::PassNotTcpUdp)?;
+            (src, dst, 0, ICMP_ECHO_LEN)
         }
         _ => return Err(Reason::PassNotTcpUdp),
     };
@@ -203,4 +203,16 @@ pub fn transport(ctx: &XdpContext, ip: &Ipv4) -> Result<Packet, Reason> {
         ip_len: ip.ip_len,
         dont_fragment: ip.dont_fragment,
     })
+}
+
+/// The (source, destination) ports the identifier `id` of an ICMP message
+/// of type `icmp_type` stands for (see the module doc): (id, 0) for an echo
+/// request, (0, id) for an echo reply; `None` for any other type.
+#[inline(always)]
+pub fn echo_ports(icmp_type: u8, id: [u8; 2]) -> Option<([u8; 2], [u8; 2])> {
+    match icmp_type {
+        ICMP_ECHO_REQUEST => Some((id, [0, 0])),
+        ICMP_ECHO_REPLY => Some(([0, 0], id)),
+        _ => None,
+    }
 }

@@ -16,9 +16,12 @@
 //! - `ping` through a whole-address VIP is answered by the backend (which
 //!   has no route to the client: only a translated echo gets an answer
 //!   back), and `ping` to a VIP of a port service by the relay itself.
+//! - A `ping` whose TTL expires at the router beyond the relay hears the
+//!   router's time exceeded, translated: from the VIP, quoting the echo as
+//!   the client sent it, which is what `ping` needs to report it.
 
 use std::{
-    net::{SocketAddr, TcpStream, UdpSocket},
+    net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket},
     os::fd::AsRawFd,
     time::Duration,
 };
@@ -59,12 +62,12 @@ fn port_service() -> (Topology, Relay) {
     (topo, relay)
 }
 
-/// One whole-address service of every protocol on VIP 0 (ICMP is relayed).
-fn whole_address_maps() -> String {
+/// One whole-address service of every protocol on VIP 0 (ICMP is
+/// relayed) to `backend`.
+fn whole_address_maps(backend: Ipv4Addr) -> String {
     format!(
-        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{}\"]\n",
+        "[[service]]\nname = \"host\"\nlisten = \"{}\"\nbackends = [\"{backend}\"]\n",
         vip(0),
-        backend_addr(0)
     )
 }
 
@@ -273,7 +276,12 @@ fn ping(topo: &Topology, target: std::net::Ipv4Addr, count: u32) -> String {
 #[test]
 fn ping_through_a_whole_address_vip_is_answered_by_the_backend() {
     let topo = Topology::two_arm(1).unwrap();
-    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &whole_address_maps()).unwrap();
+    let relay = Relay::start(
+        &topo.relay,
+        &topo.relay_if_names(),
+        &whole_address_maps(backend_addr(0)),
+    )
+    .unwrap();
     ping(&topo, vip(0), 3);
     // One echo session, translated to the SNAT address towards the backend.
     let flows = fwd_json(&topo, &relay, "flows");
@@ -292,6 +300,49 @@ fn ping_through_a_whole_address_vip_is_answered_by_the_backend() {
 }
 
 #[test]
+fn ping_expiring_beyond_the_relay_hears_the_routers_time_exceeded_from_the_vip() {
+    let topo = Topology::via_router(HOP_MTU).unwrap();
+    let relay = Relay::start(
+        &topo.relay,
+        &topo.relay_if_names(),
+        &whole_address_maps(ROUTED_BACKEND_ADDR),
+    )
+    .unwrap();
+    // TTL 2: the relay forwards the echo with TTL 1, the router expires
+    // it and sends time exceeded to the SNAT address, quoting the echo
+    // with the SNAT identifier. The relay sends it on from the VIP (as
+    // for TCP and UDP: the client knows no other address of the path),
+    // quoting the echo with the client's identifier, or ping would not
+    // take it for its own.
+    let vip = vip(0).to_string();
+    let out = topo
+        .client
+        .ns
+        .command("ping")
+        .args(["-n", "-c", "1", "-t", "2", "-W", "2", &vip])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("From {vip} icmp_seq=1 Time to live exceeded")),
+        "ping -t 2 {vip}: {stdout}{}\nrelay log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        relay.log()
+    );
+    assert_eq!(
+        reason_packets(&topo, &relay, "forwarded_icmp_error_redirect"),
+        1,
+        "{}",
+        relay.log()
+    );
+    // The echo session it was about, to the backend beyond the router.
+    let flows = fwd_json(&topo, &relay, "flows");
+    let flows = flows["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{flows:#?}");
+    assert_eq!(flows[0]["protocol"], "icmp", "{flows:#?}");
+}
+
+#[test]
 fn ping_to_a_port_vip_is_answered_by_the_relay() {
     let (topo, relay) = port_service();
     // The answers leave the relay with XDP_TX, which a veth delivers at once
@@ -306,7 +357,12 @@ fn ping_to_a_port_vip_is_answered_by_the_relay() {
 #[test]
 fn traceroute_through_the_relay_shows_the_relay_then_the_vip() {
     let topo = Topology::two_arm(1).unwrap();
-    let relay = Relay::start(&topo.relay, &topo.relay_if_names(), &whole_address_maps()).unwrap();
+    let relay = Relay::start(
+        &topo.relay,
+        &topo.relay_if_names(),
+        &whole_address_maps(backend_addr(0)),
+    )
+    .unwrap();
     // The answers leave the relay with XDP_TX (see `xdp_pass`).
     let _pass = XdpPass::attach(&topo.client.ns, "eth0").unwrap();
     // UDP probes (the default): hop 1 expires at the relay, which answers

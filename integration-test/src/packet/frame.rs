@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::dissect::{be16, ipv4_header};
+use super::dissect::{be16, ipv4, ipv4_header};
 
 /// A frame read by [`super::dissect()`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,11 +225,20 @@ impl Icmp {
     }
 
     /// The IPv4 datagram an ICMP error quotes, read leniently: the header
-    /// must be whole; what follows is kept as it is ([`L4::Other`]), since
-    /// a quote is cut short of the total length.
+    /// must be whole; what follows is kept as it is ([`L4::Other`]) when
+    /// the quote is cut short of the total length (as an 8-byte quote
+    /// usually is). A quote of a whole unfragmented datagram (a short echo,
+    /// which a router quotes whole) is read like any datagram, its
+    /// transport checksum verified.
     pub fn quoted_ipv4(&self) -> Result<Ipv4, String> {
         let (mut ip, rest) = ipv4_header(&self.body, true)?;
-        ip.l4 = L4::Other(ip.proto, rest.to_vec());
+        let data_len = usize::from(ip.total_len) - usize::from(ip.ihl) * 4;
+        let whole = rest.len() == data_len && !ip.more_fragments && ip.fragment_offset == 0;
+        ip.l4 = if whole {
+            ipv4(&self.body)?.l4
+        } else {
+            L4::Other(ip.proto, rest.to_vec())
+        };
         Ok(ip)
     }
 }

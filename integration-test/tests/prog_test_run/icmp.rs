@@ -1,6 +1,7 @@
 //! The ICMP rows of the main table (they run after the others): errors
 //! about relayed flows translated from either side (RFC 5508), the refused
-//! ones, and echo sessions through a whole-address VIP.
+//! ones, echo sessions through a whole-address VIP, and errors about those
+//! sessions (RFC 5508 REQ-3/REQ-4), translated like the others.
 //!
 //! An error's expected output is built from scratch by the test crate's
 //! builder: the outer packet as the other side must see it, quoting the
@@ -13,7 +14,10 @@ use std::net::Ipv4Addr;
 use fwd_common::{flow::tcp_flags::*, Reason, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use integration_test::{
     addr::sa,
-    packet::{icmp::unreachable, IcmpError, PacketBuilder},
+    packet::{
+        icmp::{self, unreachable},
+        IcmpError, PacketBuilder,
+    },
     prog_test_run::env::*,
 };
 
@@ -25,6 +29,8 @@ use crate::{
 /// A router beyond the relay's backend side, the source of errors about
 /// translated packets.
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 254);
+/// A router on the client's side, the source of errors about replies.
+const CLIENT_ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 /// The echo identifier the client uses.
 const ECHO_ID: u16 = 0x1234;
 
@@ -46,6 +52,10 @@ pub fn icmp_cases(snat: &mut SnatModel) -> Vec<Case> {
     let free = (SNAT_PORT_MIN..=SNAT_PORT_MAX)
         .rev()
         .find(|p| !snat.is_claimed(be(53), IPPROTO_UDP, *p))
+        .expect("an unclaimed SNAT port");
+    let free_echo_id = (SNAT_PORT_MIN..=SNAT_PORT_MAX)
+        .rev()
+        .find(|p| !snat.is_claimed(be(0), IPPROTO_ICMP, *p))
         .expect("an unclaimed SNAT port");
 
     // The packets errors quote, as each side sees them: the relay sent the
@@ -72,6 +82,34 @@ pub fn icmp_cases(snat: &mut SnatModel) -> Vec<Case> {
     };
     let tcp_to_backend = || PacketBuilder::tcp(snat_at(p_tcp), be(80), ACK).ttl(63);
     let tcp_from_client = || PacketBuilder::tcp(c(41001), vip(VIP_TCP_PORT), ACK).ttl(63);
+    // The echo session's packets, as each side sees them.
+    let echo_to_backend = || {
+        PacketBuilder::icmp_echo_request(SNAT, BACKEND, p_echo, 1)
+            .payload(b"ping")
+            .ttl(63)
+    };
+    let echo_from_client = || {
+        PacketBuilder::icmp_echo_request(CLIENT, VIP_WHOLE, ECHO_ID, 1)
+            .payload(b"ping")
+            .ttl(63)
+    };
+    let echo_to_client = || {
+        PacketBuilder::icmp_echo_reply(VIP_WHOLE, CLIENT, ECHO_ID, 1)
+            .payload(b"ping")
+            .ttl(63)
+    };
+    let echo_from_backend = || {
+        PacketBuilder::icmp_echo_reply(BACKEND, SNAT, p_echo, 1)
+            .payload(b"ping")
+            .ttl(63)
+    };
+    // A timestamp request's identifier lies where an echo's does: the
+    // session's would find the session, were the quote taken for an echo.
+    let session_id_rest = {
+        let id = p_echo.to_be_bytes();
+        [id[0], id[1], 0, 1]
+    };
+    let host_unreachable = IcmpError::DestUnreachable(unreachable::HOST);
     let frag_needed = IcmpError::FragNeeded { next_hop_mtu: 1400 };
     let error = |src, dst, e, quoted: Vec<u8>| PacketBuilder::icmp_error(src, dst, e, &quoted);
 
@@ -299,6 +337,125 @@ pub fn icmp_cases(snat: &mut SnatModel) -> Vec<Case> {
             to_client(PacketBuilder::icmp_echo_reply(VIP_WHOLE, CLIENT, ECHO_ID, 1).payload(b"ping")),
         )
         .backend(backend_id::WHOLE),
+        Case::sent(
+            "time exceeded beyond the relay, about a translated echo request, reaches the client from the VIP, id restored",
+            BACKEND_IF,
+            from_backend(error(
+                ROUTER,
+                SNAT,
+                IcmpError::TimeExceeded(0),
+                echo_to_backend().ttl(1).ip_quote(8),
+            )),
+            Reason::ForwardedIcmpErrorRedirect,
+            to_client(error(
+                VIP_WHOLE,
+                CLIENT,
+                IcmpError::TimeExceeded(0),
+                echo_from_client().ttl(1).ip_quote(8),
+            )),
+        ),
+        Case::sent(
+            "host unreachable about a translated echo request, quoted whole, keeps the echo's checksum right",
+            BACKEND_IF,
+            from_backend(error(
+                ROUTER,
+                SNAT,
+                host_unreachable,
+                echo_to_backend().ip_quote(usize::MAX),
+            )),
+            Reason::ForwardedIcmpErrorRedirect,
+            to_client(error(
+                VIP_WHOLE,
+                CLIENT,
+                host_unreachable,
+                echo_from_client().ip_quote(usize::MAX),
+            )),
+        ),
+        Case::sent(
+            "host unreachable quoting an echo request with IP options is translated, options kept",
+            BACKEND_IF,
+            from_backend(error(
+                ROUTER,
+                SNAT,
+                host_unreachable,
+                echo_to_backend().ip_options(&[1, 1, 1, 1]).ip_quote(8),
+            )),
+            Reason::ForwardedIcmpErrorRedirect,
+            to_client(error(
+                VIP_WHOLE,
+                CLIENT,
+                host_unreachable,
+                echo_from_client().ip_options(&[1, 1, 1, 1]).ip_quote(8),
+            )),
+        ),
+        Case::sent(
+            "time exceeded from the client side, about an echo reply, reaches the backend from the SNAT address",
+            CLIENT_IF,
+            from_client(error(
+                CLIENT_ROUTER,
+                VIP_WHOLE,
+                IcmpError::TimeExceeded(0),
+                echo_to_client().ttl(1).ip_quote(8),
+            )),
+            Reason::ForwardedIcmpErrorRedirect,
+            to_backend(error(
+                SNAT,
+                BACKEND,
+                IcmpError::TimeExceeded(0),
+                echo_from_backend().ttl(1).ip_quote(8),
+            )),
+        ),
+        Case::sent(
+            "host unreachable from the client side, about an echo reply quoted whole with IP options",
+            CLIENT_IF,
+            from_client(error(
+                CLIENT_ROUTER,
+                VIP_WHOLE,
+                host_unreachable,
+                echo_to_client()
+                    .ip_options(&[1, 1, 1, 1])
+                    .ip_quote(usize::MAX),
+            )),
+            Reason::ForwardedIcmpErrorRedirect,
+            to_backend(error(
+                SNAT,
+                BACKEND,
+                host_unreachable,
+                echo_from_backend()
+                    .ip_options(&[1, 1, 1, 1])
+                    .ip_quote(usize::MAX),
+            )),
+        ),
+        Case::pass(
+            "an error about an echo no session holds goes to the kernel, even with an id among the SNAT ports",
+            BACKEND_IF,
+            from_backend(error(
+                ROUTER,
+                SNAT,
+                host_unreachable,
+                PacketBuilder::icmp_echo_request(SNAT, BACKEND, free_echo_id, 1).ip_quote(8),
+            )),
+            Reason::PassIcmpNoFlow,
+        ),
+        Case::pass(
+            "an error quoting icmp other than an echo (a timestamp request) goes to the kernel",
+            BACKEND_IF,
+            from_backend(error(
+                ROUTER,
+                SNAT,
+                host_unreachable,
+                PacketBuilder::icmp(SNAT, BACKEND, icmp::TIMESTAMP_REQUEST, 0, session_id_rest)
+                    .payload(&[0; 12])
+                    .ip_quote(8),
+            )),
+            Reason::PassIcmpNoFlow,
+        ),
+        Case::pass(
+            "an error whose quoted echo ends before its identifier is dropped",
+            BACKEND_IF,
+            from_backend(error(ROUTER, SNAT, host_unreachable, echo_to_backend().ip_quote(4))),
+            Reason::DropIcmpTruncated,
+        ),
         Case::pass(
             "an echo reply no session expects goes to the kernel",
             CLIENT_IF,

@@ -225,7 +225,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Every checksum of an output frame, recomputed by the test crate: IPv4
-/// and TCP/UDP, or IPv4, ICMP and for an ICMP error the quoted IPv4 header.
+/// and TCP/UDP, or IPv4, ICMP and for an ICMP error the quoted IPv4 header,
+/// and the quoted transport checksum when the datagram is quoted whole.
 pub fn check_checksums(name: &str, frame: &[u8]) {
     let f = dissect(frame).unwrap_or_else(|e| panic!("{name}: output does not dissect: {e}"));
     let Net::Ipv4(ip) = f.net else {
@@ -247,6 +248,14 @@ pub fn check_checksums(name: &str, frame: &[u8]) {
                     .quoted_ipv4()
                     .unwrap_or_else(|e| panic!("{name}: quoted header: {e}"));
                 assert!(quoted.checksum_valid, "{name}: quoted IPv4 checksum");
+                // A whole quote (a short echo) is read through: its own
+                // checksum must be right too.
+                match quoted.l4 {
+                    L4::Icmp(q) => assert!(q.checksum_valid, "{name}: quoted ICMP checksum"),
+                    L4::Tcp(q) => assert!(q.checksum_valid, "{name}: quoted TCP checksum"),
+                    L4::Udp(q) => assert!(q.checksum_valid, "{name}: quoted UDP checksum"),
+                    _ => {}
+                }
             }
         }
         other => panic!("{name}: output carries {other:?}"),

@@ -131,6 +131,41 @@ fn icmp_errors_quote_the_datagram() {
     assert_eq!(syn.ip_quote(10_000), syn.ip_datagram());
 }
 
+/// An error about an echo quotes it like any datagram: its first 8 bytes
+/// are the whole echo header (identifier and checksum), and a short echo
+/// quoted whole is read back as an echo, its checksum verified.
+#[test]
+fn icmp_errors_quote_an_echo() {
+    let echo = PacketBuilder::icmp_echo_request(CLIENT, BACKEND, 0x1234, 7)
+        .payload(b"ping")
+        .ttl(1);
+    let error = IcmpError::TimeExceeded(0);
+    let first8 = echo.ip_quote(8);
+    let m = icmp(ipv4(&PacketBuilder::icmp_error(RELAY, CLIENT, error, &first8).build()).l4);
+    assert!(m.checksum_valid);
+    let L4::Other(IPPROTO_ICMP, header) = m.quoted_ipv4().expect("a quote").l4 else {
+        panic!("a raw 8-byte quote")
+    };
+    assert_eq!(header[..2], [icmp::ECHO_REQUEST, 0]);
+    assert_eq!(header[4..], [0x12, 0x34, 0, 7], "identifier, sequence");
+
+    let whole = echo.ip_quote(usize::MAX);
+    let m = icmp(ipv4(&PacketBuilder::icmp_error(RELAY, CLIENT, error, &whole).build()).l4);
+    let inner = m.quoted_ipv4().expect("a quote");
+    assert!(inner.checksum_valid);
+    let quoted = icmp(inner.l4);
+    assert!(quoted.checksum_valid);
+    assert_eq!(
+        (quoted.ty, quoted.echo(), &quoted.body[..]),
+        (icmp::ECHO_REQUEST, (0x1234, 7), &b"ping"[..])
+    );
+    // A wrong byte in the quoted echo shows in its checksum.
+    let mut damaged = whole.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    let m = icmp(ipv4(&PacketBuilder::icmp_error(RELAY, CLIENT, error, &damaged).build()).l4);
+    assert!(!icmp(m.quoted_ipv4().unwrap().l4).checksum_valid);
+}
+
 #[test]
 fn ipv6_with_every_extension_header() {
     let frame = PacketBuilder::udp6(CLIENT6, SERVER6)
