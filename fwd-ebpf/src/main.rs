@@ -65,11 +65,15 @@ fn try_fwd(ctx: &XdpContext) -> Result<Reason, Reason> {
     if ip.fragment_offset != 0 {
         return frag::relay_later(ctx, &ip);
     }
-    let outcome = relay(ctx, &ip);
     if ip.more_fragments {
+        // A first fragment: its datagram's later fragments are told what
+        // became of it. Apart, so that every other packet returns straight
+        // from `relay` without keeping its header alive.
+        let outcome = relay(ctx, &ip);
         frag::first_done(&ip);
+        return outcome;
     }
-    outcome
+    relay(ctx, &ip)
 }
 
 /// Everything but a later fragment: the stages named in the crate's doc.
