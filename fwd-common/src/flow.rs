@@ -180,9 +180,10 @@ pub enum FlowState {
     Udp,
     /// ICMP echo (a query session, RFC 5508): idle timeout only.
     Icmp,
-    /// TCP opening: SYN seen, not yet answered both ways.
+    /// TCP opening (half-open): the three-way handshake is not complete.
     TcpOpening,
-    /// TCP established: SYN seen in both directions, no FIN or RST.
+    /// TCP established: the client's SYN, the backend's SYN-ACK and the
+    /// client's ACK seen, no FIN or RST.
     TcpEstablished,
     /// TCP closing: FIN or RST seen.
     TcpClosing,
@@ -200,7 +201,11 @@ pub const fn flow_state(proto: u8, forward_flags: u8, reply_flags: u8) -> FlowSt
     let all = forward_flags | reply_flags;
     if all & (tcp_flags::FIN | tcp_flags::RST) != 0 {
         FlowState::TcpClosing
-    } else if forward_flags & tcp_flags::SYN != 0 && reply_flags & tcp_flags::SYN != 0 {
+    } else if forward_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK
+        && reply_flags & tcp_flags::SYN != 0
+    {
+        // The client's ACK: a SYN and the backend's SYN-ACK alone (a
+        // spoofed source never answers) leave the flow half-open.
         FlowState::TcpEstablished
     } else {
         FlowState::TcpOpening
@@ -246,6 +251,17 @@ mod tests {
         use tcp_flags::*;
         assert_eq!(flow_state(17, 0, 0), FlowState::Udp);
         assert_eq!(flow_state(IPPROTO_TCP, SYN, 0), FlowState::TcpOpening);
+        // Answered, but the client never acknowledged the SYN-ACK.
+        assert_eq!(
+            flow_state(IPPROTO_TCP, SYN, SYN | ACK),
+            FlowState::TcpOpening
+        );
+        assert_eq!(
+            flow_state(IPPROTO_TCP, SYN | ACK, SYN | ACK),
+            FlowState::TcpEstablished
+        );
+        // The client's ACK before any SYN-ACK: still opening.
+        assert_eq!(flow_state(IPPROTO_TCP, SYN | ACK, 0), FlowState::TcpOpening);
         assert_eq!(
             flow_state(IPPROTO_TCP, SYN | ACK, SYN | ACK),
             FlowState::TcpEstablished

@@ -78,7 +78,8 @@ pub(crate) fn timeout(state: FlowState, settings: &RelaySettings) -> Duration {
         FlowState::Udp => settings.udp,
         FlowState::Icmp => settings.icmp,
         FlowState::TcpEstablished => settings.tcp_established,
-        FlowState::TcpOpening | FlowState::TcpClosing => settings.tcp_transitory,
+        FlowState::TcpOpening => settings.tcp_opening,
+        FlowState::TcpClosing => settings.tcp_transitory,
     }
 }
 

@@ -29,6 +29,7 @@
 //! max_flows = 131072
 //! tcp_established_timeout = "2h4m"
 //! tcp_transitory_timeout = "4m"
+//! tcp_opening_timeout = "2m"
 //! udp_timeout = "5m"
 //! gc_interval = "10s"
 //! dns_servers = ["198.18.0.53"]  # default: those of /etc/resolv.conf

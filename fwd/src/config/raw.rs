@@ -55,6 +55,7 @@ pub(super) struct RawRelay {
     pub max_flows: Option<Spanned<i64>>,
     pub tcp_established_timeout: Option<Spanned<String>>,
     pub tcp_transitory_timeout: Option<Spanned<String>>,
+    pub tcp_opening_timeout: Option<Spanned<String>>,
     pub udp_timeout: Option<Spanned<String>>,
     pub icmp_timeout: Option<Spanned<String>>,
     pub gc_interval: Option<Spanned<String>>,

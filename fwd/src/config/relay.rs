@@ -16,8 +16,11 @@ pub struct RelaySettings {
     pub max_flows: u32,
     /// Idle timeout of an established TCP flow.
     pub tcp_established: Duration,
-    /// Idle timeout of an opening or closing TCP flow.
+    /// Idle timeout of a closing TCP flow.
     pub tcp_transitory: Duration,
+    /// Idle timeout of an opening (half-open) TCP flow: the client's ACK of
+    /// the backend's SYN-ACK not seen yet.
+    pub tcp_opening: Duration,
     /// Idle timeout of a UDP flow.
     pub udp: Duration,
     /// Idle timeout of an ICMP echo session (RFC 5508 REQ-2: at least 60 s).
@@ -38,6 +41,7 @@ impl Default for RelaySettings {
             max_flows: 131_072,
             tcp_established: Duration::from_secs(2 * 3600 + 4 * 60),
             tcp_transitory: Duration::from_secs(4 * 60),
+            tcp_opening: Duration::from_secs(2 * 60),
             udp: Duration::from_secs(5 * 60),
             icmp: Duration::from_secs(60),
             gc_interval: Duration::from_secs(10),

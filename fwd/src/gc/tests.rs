@@ -63,8 +63,10 @@ fn timeouts_by_state() {
         (IPPROTO_UDP, 0, 0, 301, true),
         (IPPROTO_TCP, SYN | ACK, SYN | ACK, 7439, false),
         (IPPROTO_TCP, SYN | ACK, SYN | ACK, 7441, true),
-        (IPPROTO_TCP, SYN, 0, 239, false),
-        (IPPROTO_TCP, SYN, 0, 241, true),
+        // Opening: 2 minutes, SYN-ACK or not, until the client's ACK.
+        (IPPROTO_TCP, SYN, 0, 119, false),
+        (IPPROTO_TCP, SYN, 0, 121, true),
+        (IPPROTO_TCP, SYN, SYN | ACK, 121, true),
         (IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK, 239, false),
         (IPPROTO_TCP, SYN | ACK | FIN, SYN | ACK, 241, true),
         (IPPROTO_TCP, SYN | ACK, SYN | ACK | RST, 241, true),

@@ -1,10 +1,18 @@
 //! `fwd flows`, `fwd status` and the control socket's life.
 
-use std::os::unix::net::UnixListener;
+use std::{
+    net::{Ipv4Addr, SocketAddrV4},
+    os::unix::net::UnixListener,
+    thread,
+    time::{Duration, Instant},
+};
 
+use fwd_common::flow::tcp_flags::SYN;
 use integration_test::{
     addr::sa,
     netns::Netns,
+    packet::PacketBuilder,
+    raw::send_ipv4,
     relay::{run_fwd, xdp_attached, TempDir},
     topology::{backend_addr, vip},
     traffic::{Echo, EchoServer},
@@ -171,4 +179,67 @@ fn no_instance_second_instance_and_stale_socket() {
 
     relay.stop().unwrap();
     assert!(!control.exists(), "the control socket is removed at exit");
+}
+
+/// The state and the backend-to-client packets of the flow of `client`
+/// (`None` once it is gone).
+fn state_of(r: &crate::env::Running, client: &str) -> Option<(String, u64)> {
+    let f = r.json("flows", &["--client", client]);
+    let flows = f["flows"].as_array().unwrap();
+    flows.iter().find(|f| f["client"] == client).map(|f| {
+        (
+            f["state"].as_str().unwrap().to_string(),
+            u(&f["to_client"]["packets"]),
+        )
+    })
+}
+
+/// A SYN from an address nobody holds on the client's link (a spoofed
+/// source): the backend answers, the SYN-ACK finds no one, and the flow
+/// stays half-open: shown `opening`, not `established`, and gone after
+/// `tcp_opening_timeout` (3 s here), while an idle established connection
+/// stays.
+#[test]
+fn a_syn_from_a_spoofed_source_stays_half_open_and_expires_early() {
+    let r = start();
+    let b = &r.topo.backends[0];
+    let _server = EchoServer::tcp(&b.ns, sa(b.addr(), PORT), Echo::WithPeer).unwrap();
+    let (client, _, _stream) = tcp_exchange(&r.topo, 1, true);
+
+    let spoofed = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), 41_000);
+    let syn = PacketBuilder::tcp(spoofed, sa(vip(0), PORT), SYN).build();
+    r.topo
+        .client
+        .ns
+        .enter(|| send_ipv4(&[&syn[14..]]))
+        .unwrap()
+        .unwrap();
+    let spoofed = spoofed.to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let answered = loop {
+        match state_of(&r, &spoofed) {
+            Some((state, to_client)) if to_client > 0 => break state,
+            _ if Instant::now() > deadline => panic!("no SYN-ACK reached the relay"),
+            _ => thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(
+        answered, "opening",
+        "a SYN and its SYN-ACK are not a connection"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state_of(&r, &spoofed).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the half-open flow outlived tcp_opening_timeout"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    let kept = state_of(&r, &client).map(|(state, _)| state);
+    assert_eq!(
+        kept.as_deref(),
+        Some("established"),
+        "the idle connection stays"
+    );
 }

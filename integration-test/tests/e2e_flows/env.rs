@@ -67,6 +67,7 @@ pub fn maps() -> String {
             "snat_ports = \"20000-20999\"",
             "udp_timeout = \"2s\"",
             "tcp_transitory_timeout = \"2s\"",
+            "tcp_opening_timeout = \"3s\"",
             "gc_interval = \"1s\"",
         ],
     )

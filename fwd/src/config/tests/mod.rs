@@ -64,6 +64,7 @@ snat_ports = "40000-50000"
 max_flows = 2048
 tcp_established_timeout = "3h"
 tcp_transitory_timeout = "5m"
+tcp_opening_timeout = "30s"
 udp_timeout = "10m"
 gc_interval = "1s"
 mss_clamp = "off"
@@ -101,6 +102,7 @@ mss_clamp = "off"
     assert_eq!(c.relay.max_flows, 2048);
     assert_eq!(c.relay.tcp_established, Duration::from_secs(3 * 3600));
     assert_eq!(c.relay.tcp_transitory, Duration::from_secs(300));
+    assert_eq!(c.relay.tcp_opening, Duration::from_secs(30));
     assert_eq!(c.relay.udp, Duration::from_secs(600));
     assert_eq!(c.relay.gc_interval, Duration::from_secs(1));
     assert_eq!(c.relay.mss_clamp, MssClamp::Off);
@@ -118,6 +120,7 @@ fn defaults() {
     assert_eq!(c.relay.max_flows, 131072);
     assert_eq!(c.relay.tcp_established, Duration::from_secs(7440));
     assert_eq!(c.relay.tcp_transitory, Duration::from_secs(240));
+    assert_eq!(c.relay.tcp_opening, Duration::from_secs(120));
     assert_eq!(c.relay.udp, Duration::from_secs(300));
     assert_eq!(c.relay.gc_interval, Duration::from_secs(10));
     assert_eq!(c.relay.ct_entries(), 262144);

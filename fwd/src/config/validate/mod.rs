@@ -433,6 +433,15 @@ fn relay(v: &mut Validator<'_>, raw: RawRelay) -> (RelaySettings, Vec<ConfigWarn
         &mut s.tcp_transitory,
         transitory,
     );
+    // A half-open flow holds a SNAT port and a table entry for a client
+    // that may not exist (spoofed SYNs): kept shorter than RFC 5382's
+    // transitory minimum, like the kernel's 120 s for SYN_SENT.
+    timeout(
+        &raw.tcp_opening_timeout,
+        "[relay] tcp_opening_timeout",
+        &mut s.tcp_opening,
+        None,
+    );
     timeout(
         &raw.udp_timeout,
         "[relay] udp_timeout",
