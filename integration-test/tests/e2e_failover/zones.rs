@@ -226,10 +226,20 @@ impl Pinger {
 impl Zones {
     /// `fwd status --json`.
     pub fn status(&self) -> Value {
+        self.control_json("status")
+    }
+
+    /// `fwd flows --json`.
+    pub fn flows(&self) -> Value {
+        self.control_json("flows")
+    }
+
+    /// `fwd <command> --json` of the running relay.
+    fn control_json(&self, command: &str) -> Value {
         let control = self.relay.control().to_string_lossy().into_owned();
-        let argv = ["status", "--control", control.as_str(), "--json"];
+        let argv = [command, "--control", control.as_str(), "--json"];
         let (status, out) = run_fwd(&self.topo.relay, &argv, Duration::from_secs(20)).unwrap();
-        assert!(status.success(), "fwd status: {status}\n{out}");
+        assert!(status.success(), "fwd {command}: {status}\n{out}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
     }
 
@@ -271,6 +281,22 @@ impl Zones {
             .iter()
             .find(|r| r["reason"] == reason)
             .map_or(0, |r| r["packets"].as_u64().unwrap())
+    }
+
+    /// Every reason's packet count, by name (for a failure message that
+    /// shows where packets went).
+    pub fn all_reasons(&self) -> std::collections::BTreeMap<String, u64> {
+        self.status()["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["reason"].as_str().unwrap().to_string(),
+                    r["packets"].as_u64().unwrap(),
+                )
+            })
+            .collect()
     }
 
     /// The metrics exposition.
