@@ -10,7 +10,7 @@ use std::{net::SocketAddr, time::Duration};
 use integration_test::{
     longlived::Streams,
     maps_toml,
-    relay::{fwd_bin, run_fwd, xdp_attached},
+    relay::{fwd_bin, run_fwd, xdp_attached, TempDir},
     topology::{backend_addr, vip},
     traffic::{Echo, EchoServer},
     Relay, ServiceSpec, Topology,
@@ -158,4 +158,76 @@ fn detach_removes_what_a_crashed_instance_left() {
         "nothing attached after fwd detach"
     );
     assert!(!pin_dir.exists());
+}
+
+/// A second `fwd attach` with the same `--pin-dir` while the first runs
+/// (another control socket, so nothing else stops it): refused, naming the
+/// first's pid, and nothing of the first is touched: its connections go on
+/// and its state stays pinned. Once the first is gone (killed), the same
+/// command starts and adopts the state.
+#[test]
+fn a_second_attach_on_a_live_pin_dir_is_refused_naming_its_owner() {
+    let topo = Topology::two_arm(1).unwrap();
+    let ifs = topo.relay_if_names();
+    let b = &topo.backends[0];
+    let _echo = EchoServer::tcp(&b.ns, SocketAddr::new(b.addr().into(), 80), Echo::Same).unwrap();
+    let first = Relay::start(&topo.relay, &ifs, &maps()).unwrap();
+    let pin_dir = first.pin_dir().to_owned();
+    let streams = Streams::open(
+        &topo.client.ns,
+        SocketAddr::new(vip(0).into(), 8080),
+        STREAMS,
+    )
+    .unwrap();
+    assert!(streams.progress(PROGRESS, WAIT), "traffic before");
+
+    let dir = TempDir::new().unwrap();
+    let map = dir.write("maps.toml", &maps()).unwrap();
+    let other_control = dir.path().join("other.sock");
+    // Its own control socket and no metrics listener: only the pin
+    // directory is shared.
+    let other = [
+        "--pin-dir",
+        pin_dir.to_str().unwrap(),
+        "--control",
+        other_control.to_str().unwrap(),
+        "--metrics",
+        "off",
+    ];
+    let mut argv = vec!["attach"];
+    argv.extend_from_slice(&ifs);
+    argv.extend_from_slice(&["--map", map.to_str().unwrap()]);
+    argv.extend_from_slice(&other);
+    let (status, output) = run_fwd(&topo.relay, &argv, WAIT).unwrap();
+    assert!(!status.success(), "a second owner started:\n{output}");
+    assert!(
+        output.contains(&format!(
+            "in use by another fwd attach (pid {})",
+            first.pid()
+        )),
+        "the refusal must name the owner:\n{output}"
+    );
+    assert!(!output.contains("panicked"), "{output}");
+    assert!(
+        pin_dir.join("CT4").exists(),
+        "the owner's state is still pinned"
+    );
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic after the refused attach"
+    );
+
+    // The owner dies: the same attach now adopts its state.
+    let log = first.kill_leaving_state();
+    let second =
+        Relay::start_with(&topo.relay, &fwd_bin().unwrap(), &ifs, &maps(), &other).unwrap();
+    assert!(
+        second.log().contains("adopted the datapath"),
+        "{}\n(first: {log})",
+        second.log()
+    );
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic after the adoption"
+    );
 }

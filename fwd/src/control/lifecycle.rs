@@ -6,7 +6,7 @@ use super::{
     client::{request, ClientError},
     protocol::{Request, Response, StopRequest},
 };
-use crate::datapath::{pin, DatapathError};
+use crate::datapath::{owner, pin, DatapathError};
 
 /// How long `fwd stop` and `fwd detach` wait for the instance to exit.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(15);
@@ -87,6 +87,12 @@ pub(crate) fn detach(control: &Path, pin_dir: &Path) -> Result<String, DetachErr
     }
     let links = pin::pinned_link_names(pin_dir);
     let existed = pin_dir.exists();
+    // A live owner keeps its state: refused, naming it.
+    let _owner = if existed {
+        Some(owner::lock(pin_dir)?)
+    } else {
+        None
+    };
     pin::remove_all(pin_dir)?;
     Ok(match (existed, links.is_empty()) {
         (false, _) => format!("nothing to detach ({} does not exist)\n", pin_dir.display()),

@@ -108,6 +108,22 @@ pub enum DatapathError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process owns the pin directory (see `datapath::owner`).
+    #[error(
+        "pin directory {} is in use by another fwd attach{}: stop it first (fwd stop), or use another --pin-dir",
+        dir.display(),
+        match pids.as_slice() {
+            [] => String::new(),
+            [pid] => format!(" (pid {pid})"),
+            many => format!(" (pids {many:?})"),
+        }
+    )]
+    PinDirInUse {
+        /// The directory.
+        dir: PathBuf,
+        /// The pids its owner markers name.
+        pids: Vec<u32>,
+    },
     /// A pinned map could not be read.
     #[error("pinned map {}", path.display())]
     PinnedMap {

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod fragments;
 mod maglev_tables;
+pub mod owner;
 pub mod pin;
 mod stats;
 
@@ -95,6 +96,8 @@ pub struct Datapath {
     interfaces: Vec<(u32, u32)>,
     /// The pin directory, when the state is pinned.
     pin_dir: Option<std::path::PathBuf>,
+    /// Ownership of `pin_dir`, for this datapath's life.
+    _owner: Option<owner::OwnerLock>,
     origin: Origin,
 }
 
@@ -132,8 +135,10 @@ impl Datapath {
         dir: &std::path::Path,
     ) -> Result<Datapath, DatapathError> {
         pin::prepare_dir(dir)?;
+        let owner = owner::lock(dir)?;
         let found = pin::check_compatible(settings, dir)?;
         let mut dp = Self::load_with(settings, Some(dir))?;
+        dp._owner = Some(owner);
         if found > 0 {
             dp.origin = Origin::Adopted {
                 ct_entries: dp.flows()?.len(),
@@ -199,6 +204,7 @@ impl Datapath {
             attachments: Vec::new(),
             interfaces: Vec::new(),
             pin_dir: pin_dir.map(std::path::Path::to_path_buf),
+            _owner: None,
             origin: Origin::Fresh,
         };
         dp.set_relay_config(settings)?;

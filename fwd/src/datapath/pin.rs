@@ -262,7 +262,18 @@ pub fn remove_all(dir: &Path) -> Result<(), DatapathError> {
                 source,
             })?
             .path();
-        fs::remove_file(&path).map_err(|source| DatapathError::PinDir {
+        // An owner's marker (see `super::owner`) is a directory.
+        let marker = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(super::owner::marker_pid)
+            .is_some();
+        let removed = if marker {
+            fs::remove_dir(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.map_err(|source| DatapathError::PinDir {
             dir: path.clone(),
             source,
         })?;
