@@ -18,7 +18,7 @@ use crate::{
     host::{self, sysctl, HostError, HostFacts, Interface},
     metrics,
     pipeline::{self, Desired},
-    plan::{proto_name, PlannedService},
+    plan::{proto_name, Plan, PlannedService},
     reconcile::Reconciler,
     report,
     state::{AttachedInterface, Shared},
@@ -135,51 +135,21 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
             ct_entries / 2
         ),
     }
-    // Interfaces an earlier run attached to and this one does not name: the
-    // program leaves them.
-    for stale in pin::pinned_link_names(&args.pin_dir) {
-        if !interfaces.iter().any(|i| i.name == stale) {
-            let path = pin::link_path(&args.pin_dir, &stale);
-            std::fs::remove_file(&path).with_context(|| format!("unpinning {}", path.display()))?;
-            warn!("detached from {stale}: attached by an earlier run, not named now");
-        }
-    }
-    datapath
-        .install(&plan)
-        .context("installing the service map")?;
-    enable_sysctls(interfaces)?;
-    // Redirect targets first, so that the program never runs without them;
-    // with the address each answers from as a router.
-    let addrs = host::ifaces::local_addrs().context("listing local addresses")?;
-    for i in interfaces {
-        datapath.allow_redirect(i.index)?;
-        match addrs.iter().find(|a| a.ifname == i.name) {
-            Some(a) => datapath.set_interface_addr(i.index, a.addr)?,
-            None => warn!(
-                "{}: no IPv4 address: packets whose TTL expires here go to the kernel, \
-                 and packets too big for their egress are dropped without \
-                 \"fragmentation needed\"",
-                i.name
-            ),
-        }
-    }
-    let mut attached = Vec::new();
-    for i in interfaces {
-        match datapath.attach(&i.name, args.mode.into()) {
-            Ok(mode) => {
-                info!("attached to {} ({mode} mode)", i.name);
-                attached.push(AttachedInterface {
-                    name: i.name.clone(),
-                    ifindex: i.index,
-                    mode,
-                });
+    let attached = match prepare(&mut datapath, &plan, interfaces, args) {
+        Ok(attached) => attached,
+        // State this run created is undone: interfaces detached, nothing
+        // left pinned for the next start to take for an adopted datapath.
+        Err(e) if datapath.origin() == Origin::Fresh => {
+            datapath.detach_all();
+            if let Err(r) = datapath.remove_pins() {
+                warn!("removing the pinned state: {}", error_chain(&r));
             }
-            Err(e) => {
-                datapath.detach_all();
-                return Err(e.into());
-            }
+            return Err(e);
         }
-    }
+        // An adopted datapath was relaying before: it stays pinned and
+        // attached, for the next start to adopt again.
+        Err(e) => return Err(e),
+    };
     for s in &plan.services {
         info!("{}", describe(s));
     }
@@ -278,6 +248,57 @@ pub fn describe(s: &PlannedService) -> String {
         })
         .collect();
     format!("{} {listen} ({proto}) -> {}", s.name, backends.join(", "))
+}
+
+/// Everything `fwd attach` does to the datapath after opening it: stale
+/// links unpinned, the plan installed, the sysctls, the redirect targets
+/// and the interfaces' addresses, the attachments. On an error the caller
+/// undoes what this run created (see [`attach`]).
+fn prepare(
+    datapath: &mut Datapath,
+    plan: &Plan,
+    interfaces: &[Interface],
+    args: &AttachArgs,
+) -> anyhow::Result<Vec<AttachedInterface>> {
+    // Interfaces an earlier run attached to and this one does not name: the
+    // program leaves them.
+    for stale in pin::pinned_link_names(&args.pin_dir) {
+        if !interfaces.iter().any(|i| i.name == stale) {
+            let path = pin::link_path(&args.pin_dir, &stale);
+            std::fs::remove_file(&path).with_context(|| format!("unpinning {}", path.display()))?;
+            warn!("detached from {stale}: attached by an earlier run, not named now");
+        }
+    }
+    datapath
+        .install(plan)
+        .context("installing the service map")?;
+    enable_sysctls(interfaces)?;
+    // Redirect targets first, so that the program never runs without them;
+    // with the address each answers from as a router.
+    let addrs = host::ifaces::local_addrs().context("listing local addresses")?;
+    for i in interfaces {
+        datapath.allow_redirect(i.index)?;
+        match addrs.iter().find(|a| a.ifname == i.name) {
+            Some(a) => datapath.set_interface_addr(i.index, a.addr)?,
+            None => warn!(
+                "{}: no IPv4 address: packets whose TTL expires here go to the kernel, \
+                 and packets too big for their egress are dropped without \
+                 \"fragmentation needed\"",
+                i.name
+            ),
+        }
+    }
+    let mut attached = Vec::new();
+    for i in interfaces {
+        let mode = datapath.attach(&i.name, args.mode.into())?;
+        info!("attached to {} ({mode} mode)", i.name);
+        attached.push(AttachedInterface {
+            name: i.name.clone(),
+            ifindex: i.index,
+            mode,
+        });
+    }
+    Ok(attached)
 }
 
 #[cfg(test)]

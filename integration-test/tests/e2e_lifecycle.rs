@@ -187,3 +187,53 @@ fn bad_map_file_is_refused_and_nothing_attached() {
     );
     assert!(xdp_attached(&topo.relay).unwrap().is_empty());
 }
+
+/// An attach that fails after its state was pinned (the third interface
+/// refuses native XDP: the loopback device has no driver support) leaves
+/// nothing behind: the first two interfaces detached, no pin left for the
+/// next start to take for a datapath to adopt.
+#[test]
+fn a_failed_attach_removes_what_it_pinned() {
+    let topo = Topology::two_arm(1).unwrap();
+    let dir = TempDir::new().unwrap();
+    let map = dir.write("maps.toml", &one_service()).unwrap();
+    let pin_dir = integration_test::relay::test_bpffs()
+        .unwrap()
+        .join(format!("failed-attach-{}", std::process::id()));
+    let control = dir.path().join("fwd.sock");
+    let argv = [
+        "attach",
+        "c0",
+        "b0",
+        "lo",
+        "--mode",
+        "native",
+        "--map",
+        map.to_str().unwrap(),
+        "--pin-dir",
+        pin_dir.to_str().unwrap(),
+        "--control",
+        control.to_str().unwrap(),
+        "--metrics",
+        "off",
+    ];
+    let (status, output) = run_fwd(&topo.relay, &argv, ERROR_EXIT).unwrap();
+    assert!(
+        !status.success(),
+        "native XDP on lo was accepted:\n{output}"
+    );
+    assert!(
+        output.contains("state pinned in"),
+        "the failure must come after the state was pinned:\n{output}"
+    );
+    assert!(!output.contains("panicked"), "{output}");
+    assert!(
+        xdp_attached(&topo.relay).unwrap().is_empty(),
+        "XDP left after a failed attach:\n{output}"
+    );
+    assert!(
+        !pin_dir.exists(),
+        "pins left after a failed attach: {:?}",
+        std::fs::read_dir(&pin_dir).map(|d| d.count())
+    );
+}
