@@ -12,7 +12,7 @@ use crate::{
     cli::{AttachArgs, CheckArgs, Cli, Command},
     config::Config,
     control::{self, protocol::FlowFilter, ControlSocket},
-    datapath::{pin, Datapath, Origin},
+    datapath::{bpffs, pin, Datapath, Origin},
     dns,
     flowlog::{FlowLog, FlowLogTarget},
     host::{self, sysctl, HostError, HostFacts, Interface},
@@ -125,17 +125,18 @@ pub async fn attach(args: &AttachArgs) -> anyhow::Result<()> {
         None => None,
     };
 
+    let pin_dir = bpffs::durable(&args.pin_dir).context("choosing where to pin")?;
     let mut datapath =
-        Datapath::open_pinned(&plan.settings, &args.pin_dir).context("loading the XDP program")?;
+        Datapath::open_pinned(&plan.settings, &pin_dir).context("loading the XDP program")?;
     match datapath.origin() {
-        Origin::Fresh => info!("state pinned in {}", args.pin_dir.display()),
+        Origin::Fresh => info!("state pinned in {}", pin_dir.display()),
         Origin::Adopted { ct_entries } => info!(
             "adopted the datapath pinned in {} ({} flows): no flow is lost",
-            args.pin_dir.display(),
+            pin_dir.display(),
             ct_entries / 2
         ),
     }
-    let attached = match prepare(&mut datapath, &plan, interfaces, args) {
+    let attached = match prepare(&mut datapath, &plan, interfaces, &pin_dir, args.mode) {
         Ok(attached) => attached,
         // State this run created is undone: interfaces detached, nothing
         // left pinned for the next start to take for an adopted datapath.
@@ -258,13 +259,14 @@ fn prepare(
     datapath: &mut Datapath,
     plan: &Plan,
     interfaces: &[Interface],
-    args: &AttachArgs,
+    pin_dir: &Path,
+    mode: crate::cli::ModeArg,
 ) -> anyhow::Result<Vec<AttachedInterface>> {
     // Interfaces an earlier run attached to and this one does not name: the
     // program leaves them.
-    for stale in pin::pinned_link_names(&args.pin_dir) {
+    for stale in pin::pinned_link_names(pin_dir) {
         if !interfaces.iter().any(|i| i.name == stale) {
-            let path = pin::link_path(&args.pin_dir, &stale);
+            let path = pin::link_path(pin_dir, &stale);
             std::fs::remove_file(&path).with_context(|| format!("unpinning {}", path.display()))?;
             warn!("detached from {stale}: attached by an earlier run, not named now");
         }
@@ -290,7 +292,7 @@ fn prepare(
     }
     let mut attached = Vec::new();
     for i in interfaces {
-        let mode = datapath.attach(&i.name, args.mode.into())?;
+        let mode = datapath.attach(&i.name, mode.into())?;
         info!("attached to {} ({mode} mode)", i.name);
         attached.push(AttachedInterface {
             name: i.name.clone(),

@@ -231,3 +231,74 @@ fn a_second_attach_on_a_live_pin_dir_is_refused_naming_its_owner() {
         "traffic after the adoption"
     );
 }
+
+/// Started as operators start it under `ip netns exec`: a private mount
+/// namespace with a fresh /sys, where a bpffs fwd mounted on /sys/fs/bpf
+/// would die with the process, and with it every pin. fwd pins in the
+/// bpffs of the mount namespace it was started from (PID 1's where it can
+/// read it, else its parent's: here the test's own), so a SIGKILL restart
+/// with the same flags adopts the state and every connection goes on; a
+/// clean stop removes it there.
+#[test]
+fn under_a_private_mount_namespace_a_crash_restart_loses_no_connection() {
+    let topo = Topology::two_arm(1).unwrap();
+    let ifs = topo.relay_if_names();
+    let b = &topo.backends[0];
+    let _echo = EchoServer::tcp(&b.ns, SocketAddr::new(b.addr().into(), 80), Echo::Same).unwrap();
+    // Under /sys/fs/bpf, as the default is, but of this test alone.
+    let pin_dir = format!("/sys/fs/bpf/fwd-e2e-{}", std::process::id());
+    // This test is the namespace fwd's parent is in.
+    let on_host = std::path::PathBuf::from(&pin_dir);
+    let first = Relay::start_with(
+        &topo.relay,
+        &fwd_bin().unwrap(),
+        &ifs,
+        &maps(),
+        &["--pin-dir", &pin_dir],
+    )
+    .unwrap();
+    assert!(
+        first
+            .log()
+            .contains("a private mount namespace: pinning in"),
+        "{}",
+        first.log()
+    );
+    assert!(
+        on_host.join("CT4").exists(),
+        "pinned in the namespace fwd was started from"
+    );
+    let control = first.control().to_owned();
+    let same = [
+        "--pin-dir",
+        &pin_dir,
+        "--control",
+        control.to_str().unwrap(),
+    ];
+    let streams = Streams::open(
+        &topo.client.ns,
+        SocketAddr::new(vip(0).into(), 8080),
+        STREAMS,
+    )
+    .unwrap();
+    assert!(streams.progress(PROGRESS, WAIT), "traffic before the crash");
+
+    let log = first.kill_leaving_state();
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic while fwd is down\n{log}"
+    );
+    let second = Relay::start_with(&topo.relay, &fwd_bin().unwrap(), &ifs, &maps(), &same).unwrap();
+    assert!(
+        second.log().contains("adopted the datapath"),
+        "{}",
+        second.log()
+    );
+    assert!(
+        streams.progress(PROGRESS, WAIT),
+        "traffic after the restart"
+    );
+    drop(streams);
+    second.stop().unwrap();
+    assert!(!on_host.exists(), "a clean stop removes the host's pins");
+}

@@ -6,7 +6,7 @@ use super::{
     client::{request, ClientError},
     protocol::{Request, Response, StopRequest},
 };
-use crate::datapath::{owner, pin, DatapathError};
+use crate::datapath::{bpffs, owner, pin, DatapathError};
 
 /// How long `fwd stop` and `fwd detach` wait for the instance to exit.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(15);
@@ -85,6 +85,8 @@ pub(crate) fn detach(control: &Path, pin_dir: &Path) -> Result<String, DetachErr
         Err(ClientError::NoSocket { .. } | ClientError::NotAnswering { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    // Where `fwd attach` pinned, from this mount namespace too.
+    let pin_dir = &bpffs::durable(pin_dir)?;
     let links = pin::pinned_link_names(pin_dir);
     let existed = pin_dir.exists();
     // A live owner keeps its state: refused, naming it.

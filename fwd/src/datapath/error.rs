@@ -108,6 +108,20 @@ pub enum DatapathError {
         #[source]
         source: std::io::Error,
     },
+    /// The pin directory would live in a bpffs that dies with this process
+    /// (see `datapath::bpffs`).
+    #[error(
+        "fwd runs in a private mount namespace (ip netns exec, PrivateMounts=) where a bpffs \
+         mounted on {} would vanish with it, and with it every flow at a restart, and no \
+         other mount namespace can be reached: pass --pin-dir on a bpffs that outlives fwd \
+         (mount -t bpf bpf /run/fwd-bpffs before ip netns exec, then --pin-dir \
+         /run/fwd-bpffs/fwd), or run fwd in the host's mount namespace",
+        dir.display()
+    )]
+    PrivateBpffs {
+        /// The pin directory asked for.
+        dir: PathBuf,
+    },
     /// Another process owns the pin directory (see `datapath::owner`).
     #[error(
         "pin directory {} is in use by another fwd attach{}: stop it first (fwd stop), or use another --pin-dir",

@@ -7,6 +7,7 @@
 
 mod attach;
 mod batch;
+pub mod bpffs;
 mod error;
 mod events;
 mod fragments;

@@ -9,8 +9,7 @@
 //! create is never replaced silently: opening fails and names it.
 
 use std::{
-    ffi::CString,
-    fs, io,
+    fs,
     path::{Path, PathBuf},
 };
 
@@ -20,15 +19,12 @@ use aya::{
     EbpfLoader,
 };
 use fwd_common::maps::{self as names, MAGLEV_SIZE};
-use log::info;
 
 use super::{DatapathError, EBPF_OBJECT};
 use crate::config::RelaySettings;
 
 /// Where `fwd attach` pins its state unless told otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
-/// Where bpffs is mounted when it is not.
-const BPFFS: &str = "/sys/fs/bpf";
 
 /// Every map of the object: all are pinned, so counters survive restarts too.
 pub const MAPS: [&str; 17] = [
@@ -91,38 +87,8 @@ pub fn link_path(dir: &Path, ifname: &str) -> PathBuf {
     dir.join(format!("link_{escaped}"))
 }
 
-/// Mounts bpffs on `/sys/fs/bpf` when nothing is mounted there, and creates
-/// `dir`.
+/// Creates `dir` (a directory [`super::bpffs::durable`] chose).
 pub fn prepare_dir(dir: &Path) -> Result<(), DatapathError> {
-    let mounts =
-        fs::read_to_string("/proc/self/mounts").map_err(|source| DatapathError::PinDir {
-            dir: dir.into(),
-            source,
-        })?;
-    let mounted = mounts
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(BPFFS));
-    if !mounted && dir.starts_with(BPFFS) {
-        let c = |s: &str| CString::new(s).expect("no NUL");
-        let (src, target, fstype) = (c("bpf"), c(BPFFS), c("bpf"));
-        // SAFETY: valid NUL-terminated strings; no data argument.
-        let rc = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
-        if rc != 0 {
-            return Err(DatapathError::PinDir {
-                dir: BPFFS.into(),
-                source: io::Error::last_os_error(),
-            });
-        }
-        info!("mounted bpffs on {BPFFS}");
-    }
     fs::create_dir_all(dir).map_err(|source| DatapathError::PinDir {
         dir: dir.into(),
         source,
