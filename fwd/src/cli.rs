@@ -111,12 +111,16 @@ pub struct CheckArgs {
     pub map: PathBuf,
 }
 
-/// `fwd status [--control PATH] [--json]`.
+/// `fwd status [--control PATH] [--pin-dir DIR] [--json]`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The control socket of the instance to ask.
     #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_SOCKET)]
     pub control: PathBuf,
+    /// Where a stopped or crashed instance may have left its datapath
+    /// pinned (said when no instance answers).
+    #[arg(long, value_name = "DIR", default_value = crate::datapath::pin::DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
     /// Print the report as JSON (for scripts).
     #[arg(long)]
     pub json: bool,

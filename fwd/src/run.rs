@@ -9,9 +9,9 @@ use log::{info, warn};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    cli::{AttachArgs, CheckArgs, Cli, Command},
+    cli::{AttachArgs, CheckArgs, Cli, Command, StatusArgs},
     config::Config,
-    control::{self, protocol::FlowFilter, ControlSocket},
+    control::{self, client::ClientError, protocol::FlowFilter, ControlSocket},
     datapath::{bpffs, pin, Datapath, Origin},
     dns,
     flowlog::{FlowLog, FlowLogTarget},
@@ -30,7 +30,7 @@ use crate::{
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check(args) => check(&args),
-        Command::Status(args) => Ok(control::client::status(&args.control, args.json)?),
+        Command::Status(args) => status(&args),
         Command::Flows(args) => {
             let filter = FlowFilter {
                 service: args.service,
@@ -301,6 +301,27 @@ fn prepare(
         });
     }
     Ok(attached)
+}
+
+/// `fwd status`; with no instance answering, says whether a datapath
+/// pinned by a stopped or crashed one is still attached and relaying.
+fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    match control::client::status(&args.control, args.json) {
+        Err(e @ (ClientError::NoSocket { .. } | ClientError::NotAnswering { .. })) => {
+            let links = pin::pinned_link_names(&args.pin_dir);
+            if links.is_empty() {
+                return Err(e.into());
+            }
+            anyhow::bail!(
+                "{e}; but the datapath pinned in {} is still attached to {} and relays \
+                 established flows, with nothing expiring them or serving metrics: \
+                 `fwd attach` adopts it, `fwd detach` removes it",
+                args.pin_dir.display(),
+                links.join(", ")
+            )
+        }
+        other => Ok(other?),
+    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,26 @@ fn crash_and_upgrade_keep_established_connections() {
         !xdp_attached(&topo.relay).unwrap().is_empty(),
         "still attached while fwd is down"
     );
+    // `fwd status` says so: nobody answers, but the datapath relays.
+    let (status, out) = run_fwd(
+        &topo.relay,
+        &[
+            "status",
+            "--control",
+            control.to_str().unwrap(),
+            "--pin-dir",
+            pin_dir.to_str().unwrap(),
+        ],
+        WAIT,
+    )
+    .unwrap();
+    assert!(!status.success(), "{out}");
+    let mut attached = ifs.clone();
+    attached.sort_unstable();
+    assert!(
+        out.contains(&format!("still attached to {}", attached.join(", "))),
+        "{out}"
+    );
 
     // Restart: the new instance adopts the state; the connections go on.
     let second =
