@@ -33,6 +33,25 @@ fn maps() -> String {
     )
 }
 
+/// The echo server on the backend's port 80.
+fn backend_echo(topo: &Topology) -> EchoServer {
+    let b = &topo.backends[0];
+    EchoServer::tcp(&b.ns, SocketAddr::new(b.addr().into(), 80), Echo::Same).unwrap()
+}
+
+/// [`STREAMS`] long-lived connections through the VIP, checked to move
+/// data (`what` names the phase in the failure).
+fn open_streams(topo: &Topology, what: &str) -> Streams {
+    let streams = Streams::open(
+        &topo.client.ns,
+        SocketAddr::new(vip(0).into(), 8080),
+        STREAMS,
+    )
+    .unwrap();
+    assert!(streams.progress(PROGRESS, WAIT), "{what}");
+    streams
+}
+
 /// The XDP program id on `ifname` in the relay namespace.
 fn prog_id(topo: &Topology, ifname: &str) -> String {
     let out = topo
@@ -53,8 +72,7 @@ fn prog_id(topo: &Topology, ifname: &str) -> String {
 fn crash_and_upgrade_keep_established_connections() {
     let topo = Topology::two_arm(1).unwrap();
     let ifs = topo.relay_if_names();
-    let b = &topo.backends[0];
-    let _echo = EchoServer::tcp(&b.ns, SocketAddr::new(b.addr().into(), 80), Echo::Same).unwrap();
+    let _echo = backend_echo(&topo);
     let first = Relay::start(&topo.relay, &ifs, &maps()).unwrap();
     let (pin_dir, control) = (first.pin_dir().to_owned(), first.control().to_owned());
     let same_state = [
@@ -64,13 +82,7 @@ fn crash_and_upgrade_keep_established_connections() {
         control.to_str().unwrap(),
     ];
 
-    let streams = Streams::open(
-        &topo.client.ns,
-        SocketAddr::new(vip(0).into(), 8080),
-        STREAMS,
-    )
-    .unwrap();
-    assert!(streams.progress(PROGRESS, WAIT), "traffic before the crash");
+    let streams = open_streams(&topo, "traffic before the crash");
 
     // Crash: the pinned datapath keeps relaying with nobody in userspace.
     let log = first.kill_leaving_state();
@@ -189,17 +201,10 @@ fn detach_removes_what_a_crashed_instance_left() {
 fn a_second_attach_on_a_live_pin_dir_is_refused_naming_its_owner() {
     let topo = Topology::two_arm(1).unwrap();
     let ifs = topo.relay_if_names();
-    let b = &topo.backends[0];
-    let _echo = EchoServer::tcp(&b.ns, SocketAddr::new(b.addr().into(), 80), Echo::Same).unwrap();
+    let _echo = backend_echo(&topo);
     let first = Relay::start(&topo.relay, &ifs, &maps()).unwrap();
     let pin_dir = first.pin_dir().to_owned();
-    let streams = Streams::open(
-        &topo.client.ns,
-        SocketAddr::new(vip(0).into(), 8080),
-        STREAMS,
-    )
-    .unwrap();
-    assert!(streams.progress(PROGRESS, WAIT), "traffic before");
+    let streams = open_streams(&topo, "traffic before");
 
     let dir = TempDir::new().unwrap();
     let map = dir.write("maps.toml", &maps()).unwrap();
@@ -263,8 +268,7 @@ fn a_second_attach_on_a_live_pin_dir_is_refused_naming_its_owner() {
 fn under_a_private_mount_namespace_a_crash_restart_loses_no_connection() {
     let topo = Topology::two_arm(1).unwrap();
     let ifs = topo.relay_if_names();
-    let b = &topo.backends[0];
-    let _echo = EchoServer::tcp(&b.ns, SocketAddr::new(b.addr().into(), 80), Echo::Same).unwrap();
+    let _echo = backend_echo(&topo);
     // Under /sys/fs/bpf, as the default is, but of this test alone.
     let pin_dir = format!("/sys/fs/bpf/fwd-e2e-{}", std::process::id());
     // This test is the namespace fwd's parent is in.
@@ -295,13 +299,7 @@ fn under_a_private_mount_namespace_a_crash_restart_loses_no_connection() {
         "--control",
         control.to_str().unwrap(),
     ];
-    let streams = Streams::open(
-        &topo.client.ns,
-        SocketAddr::new(vip(0).into(), 8080),
-        STREAMS,
-    )
-    .unwrap();
-    assert!(streams.progress(PROGRESS, WAIT), "traffic before the crash");
+    let streams = open_streams(&topo, "traffic before the crash");
 
     let log = first.kill_leaving_state();
     assert!(
