@@ -1,9 +1,9 @@
 //! Fragments of relayed datagrams (see `fwd_common::frag`). The first
 //! fragment is translated by the main path, which then [`record`]s the new
-//! addresses; the entry point calls [`first_done`] after any first
-//! fragment. A later fragment is translated by [`relay_later`] from that
-//! record, goes to the kernel after a first that went there, or is held for
-//! the loader when its first has not come yet. Fragments neither refresh
+//! addresses; the entry point calls [`first_passed`] after any packet
+//! that went to the kernel. A later fragment is translated by
+//! [`relay_later`] from that record, goes to the kernel after a first that
+//! went there, or is held for the loader when its first has not come yet. Fragments neither refresh
 //! nor count in their flow.
 
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, programs::XdpContext};
@@ -19,7 +19,7 @@ use crate::{
     access::{frame_len, load_into},
     maps::{FRAG4, FRAGMENTS, FRAG_ADDRS4, PARK_SCRATCH},
     nat::Nat,
-    parse::Ipv4,
+    parse::{self, Ipv4},
     redirect,
     rewrite::{self, Addrs},
     route::{self, Leaving},
@@ -72,10 +72,21 @@ pub fn record(ip: &Ipv4, nat: &Nat, now: u64) {
     }
 }
 
-/// After any first fragment `ip`: if it was not relayed (so not
-/// [`record`]ed) and later ones are held, they go to the kernel too.
+/// After a packet went to the kernel unchanged: if it is a first fragment
+/// whose later ones are held, they go to the kernel too. Reads the header
+/// again, so that the main path keeps nothing alive for this rare case.
 #[inline(always)]
-pub fn first_done(ip: &Ipv4) {
+pub fn first_passed(ctx: &XdpContext) {
+    let Ok(ip) = parse::ipv4(ctx) else { return };
+    if ip.more_fragments && ip.fragment_offset == 0 {
+        first_done(&ip);
+    }
+}
+
+/// After a first fragment `ip` that was not relayed (so not [`record`]ed):
+/// if later ones are held, they go to the kernel too.
+#[inline(always)]
+fn first_done(ip: &Ipv4) {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let key = key_of(ip);
