@@ -64,6 +64,13 @@ pub const FRAGMENTS: &str = "FRAGMENTS";
 /// [`crate::frag::MAX_PARKED_FRAME`] bytes: where the datapath builds a
 /// held fragment's item. The datapath's own.
 pub const PARK_SCRATCH: &str = "PARK_SCRATCH";
+/// `PerCpuArray<[Flow4; 2]>` with one entry: where the datapath builds the
+/// two halves of a new flow (reply, forward) before it inserts them into
+/// [`CT4`]. The datapath's own.
+pub const NEW_FLOW_SCRATCH: &str = "NEW_FLOW_SCRATCH";
+/// `PerCpuArray<bpf_fib_lookup>` with one entry: where the datapath builds
+/// its FIB lookups. The datapath's own.
+pub const FIB_SCRATCH: &str = "FIB_SCRATCH";
 /// `PerCpuArray<TokenBucket>` with one entry: the budget of ICMP errors the
 /// datapath sends as a router. Written by the datapath only.
 pub const ICMP_BUDGET: &str = "ICMP_BUDGET";

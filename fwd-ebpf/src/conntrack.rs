@@ -13,7 +13,7 @@ use fwd_common::{
 use crate::{
     events::{emit, Event},
     lookup::{NewFlow, Target},
-    maps::{CT4, RELAY_CONFIG},
+    maps::{CT4, NEW_FLOW_SCRATCH, RELAY_CONFIG},
     nat::Nat,
     parse::Packet,
     route::Egress,
@@ -228,7 +228,13 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     } else {
         0
     };
-    let reply = Flow4 {
+    let halves = NEW_FLOW_SCRATCH
+        .get_ptr_mut(0)
+        .ok_or(Reason::DropInternal)?;
+    // SAFETY: this CPU's scratch entry, used only within this run; both
+    // halves are written whole before they are read.
+    let [reply, forward] = unsafe { &mut *halves };
+    *reply = Flow4 {
         nat_src_addr: key.dst_addr,
         nat_dst_addr: key.src_addr,
         nat_src_port: key.dst_port,
@@ -254,7 +260,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     for attempt in 0..SNAT_PORT_TRIES {
         reply_key.dst_port =
             snat_port_candidate(new.hash, attempt, config.snat_port_min, port_count).to_be();
-        match CT4.insert(reply_key, reply, BPF_NOEXIST as u64) {
+        match CT4.insert(reply_key, &*reply, BPF_NOEXIST as u64) {
             Ok(()) => {
                 claimed = true;
                 break;
@@ -266,7 +272,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     if !claimed {
         return Err(Reason::DropSnatExhausted);
     }
-    let forward = Flow4 {
+    *forward = Flow4 {
         nat_src_addr: new.backend.snat_addr,
         nat_dst_addr: new.backend.addr,
         nat_src_port: reply_key.dst_port,
@@ -281,11 +287,11 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         service_id: new.service_id,
         ..cache.flow_fields()
     };
-    match CT4.insert(key, forward, BPF_NOEXIST as u64) {
+    match CT4.insert(key, &*forward, BPF_NOEXIST as u64) {
         Ok(()) => {
-            count_backend(&forward, pkt, true);
-            emit(Event::Start, key, &forward, Some(&reply), now);
-            Ok(Nat::of(&forward))
+            count_backend(forward, pkt, true);
+            emit(Event::Start, key, forward, Some(reply), now);
+            Ok(Nat::of(forward))
         }
         Err(e) => {
             let _ = CT4.remove(reply_key);

@@ -2,6 +2,7 @@
 //! `fwd_common::maps` for who writes and who reads each one).
 
 use aya_ebpf::{
+    bindings::bpf_fib_lookup,
     macros::map,
     maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
 };
@@ -95,6 +96,17 @@ pub static FRAGMENTS: RingBuf = RingBuf::with_byte_size(FRAGMENTS_BYTES, 0);
 /// One held fragment's item, built here before it is copied to
 /// [`FRAGMENTS`] (a frame is too long for the stack).
 pub type ParkItem = [u8; PARKED_HEADER_LEN + MAX_PARKED_FRAME];
+
+/// Where conntrack builds the two halves of a new flow (reply, forward),
+/// one pair per CPU: CT4 takes them from here, as the stack cannot spare
+/// their 160 bytes.
+#[map(name = "NEW_FLOW_SCRATCH")]
+pub static NEW_FLOW_SCRATCH: PerCpuArray<[Flow4; 2]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Where a FIB lookup's parameters are built, one per CPU (see
+/// `crate::route`): 64 bytes the stack cannot spare.
+#[map(name = "FIB_SCRATCH")]
+pub static FIB_SCRATCH: PerCpuArray<bpf_fib_lookup> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where a held fragment's item is built, one per CPU.
 #[map(name = "PARK_SCRATCH")]

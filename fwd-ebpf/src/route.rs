@@ -18,7 +18,7 @@ use aya_ebpf::{
 use fwd_common::{flow::EGRESS_CACHE_NS, Flow4, Reason};
 
 use crate::{
-    maps::DEVMAP,
+    maps::{DEVMAP, FIB_SCRATCH},
     nat::Nat,
     parse::{Ipv4, Packet},
 };
@@ -155,36 +155,42 @@ impl Leaving {
 }
 
 /// Asks the FIB about a packet `leaving`, translated to `nat`, of
-/// `tot_len` bytes: the return code and what the kernel filled in.
+/// `tot_len` bytes: the return code and what the kernel filled in (this
+/// CPU's [`FIB_SCRATCH`] entry, valid until the next lookup). `None` only
+/// if the scratch entry is missing, which a loaded program never sees.
 #[inline(always)]
-fn fib_lookup(ctx: &XdpContext, leaving: &Leaving, nat: &Nat, tot_len: u16) -> (u32, FibParams) {
-    // SAFETY: an all-zero bpf_fib_lookup is a valid input struct.
-    let mut params: FibParams = unsafe { core::mem::zeroed() };
-    params.family = AF_INET;
-    params.l4_protocol = leaving.proto;
-    params.sport = nat.src_port;
-    params.dport = nat.dst_port;
-    params.__bindgen_anon_1.tot_len = tot_len;
-    params.ifindex = ctx.ingress_ifindex() as u32;
-    params.__bindgen_anon_2.tos = leaving.tos;
-    params.__bindgen_anon_3.ipv4_src = nat.src_addr;
-    params.__bindgen_anon_4.ipv4_dst = nat.dst_addr;
-    // SAFETY: params is a valid, writable bpf_fib_lookup of the size given.
+fn fib_lookup(
+    ctx: &XdpContext,
+    leaving: &Leaving,
+    nat: &Nat,
+    tot_len: u16,
+) -> Option<(u32, &'static FibParams)> {
+    let params = FIB_SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: this CPU's scratch entry, used only within this run; every
+    // field the helper reads (flags 0) is written here, the rest zeroed.
     let rc = unsafe {
-        bpf_fib_lookup(
-            ctx.as_ptr(),
-            &mut params as *mut FibParams,
-            size_of::<FibParams>() as i32,
-            0,
-        )
+        *params = core::mem::zeroed();
+        let p = &mut *params;
+        p.family = AF_INET;
+        p.l4_protocol = leaving.proto;
+        p.sport = nat.src_port;
+        p.dport = nat.dst_port;
+        p.__bindgen_anon_1.tot_len = tot_len;
+        p.ifindex = ctx.ingress_ifindex() as u32;
+        p.__bindgen_anon_2.tos = leaving.tos;
+        p.__bindgen_anon_3.ipv4_src = nat.src_addr;
+        p.__bindgen_anon_4.ipv4_dst = nat.dst_addr;
+        bpf_fib_lookup(ctx.as_ptr(), params, size_of::<FibParams>() as i32, 0)
     };
-    (rc as u32, params)
+    // SAFETY: as above; read only from here on.
+    Some((rc as u32, unsafe { &*params }))
 }
 
 /// Looks up the route of a packet `leaving`, translated to `nat`.
 #[inline(always)]
 pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, Blocked> {
-    let (rc, params) = fib_lookup(ctx, leaving, nat, leaving.ip_len);
+    let (rc, params) =
+        fib_lookup(ctx, leaving, nat, leaving.ip_len).ok_or(Reason::DropInternal)?;
     if rc == BPF_FIB_LKUP_RET_SUCCESS {
         let ingress = ctx.ingress_ifindex() as u32;
         // SAFETY: on success the helper writes the route's MTU over the
@@ -238,7 +244,7 @@ pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, B
 /// leaves that field, shared with `tot_len`, at 65,535.
 #[inline(always)]
 pub fn path_mtu(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Option<u16> {
-    let (rc, params) = fib_lookup(ctx, leaving, nat, u16::MAX);
+    let (rc, params) = fib_lookup(ctx, leaving, nat, u16::MAX)?;
     if rc == BPF_FIB_LKUP_RET_SUCCESS
         || rc == BPF_FIB_LKUP_RET_FRAG_NEEDED
         || rc == BPF_FIB_LKUP_RET_NO_NEIGH

@@ -27,7 +27,7 @@ use crate::config::RelaySettings;
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
 
 /// Every map of the object: all are pinned, so counters survive restarts too.
-pub const MAPS: [&str; 17] = [
+pub const MAPS: [&str; 19] = [
     names::SERVICES4,
     names::BACKENDS4,
     names::MAGLEV,
@@ -45,6 +45,8 @@ pub const MAPS: [&str; 17] = [
     names::FRAG_ADDRS4,
     names::FRAGMENTS,
     names::PARK_SCRATCH,
+    names::NEW_FLOW_SCRATCH,
+    names::FIB_SCRATCH,
 ];
 
 /// The definition of a map as the kernel reports it.
