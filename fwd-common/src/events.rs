@@ -162,6 +162,24 @@ impl FlowEvent {
         other: Option<&Flow4>,
         now_ns: u64,
     ) -> FlowEvent {
+        let mut event = FlowEvent::default();
+        event.fill(kind, end_reason, key, half, other, now_ns);
+        event
+    }
+
+    /// Writes every field of [`FlowEvent::new`]'s event into `self`, one by
+    /// one: the datapath fills its ring buffer's memory in place, with no
+    /// copy of the event on its stack.
+    #[inline(always)]
+    pub fn fill(
+        &mut self,
+        kind: u8,
+        end_reason: u8,
+        key: &Flow4Key,
+        half: &Flow4,
+        other: Option<&Flow4>,
+        now_ns: u64,
+    ) {
         let e = Endpoints::of(key, half);
         let (forward, reply) = if half.direction == DIR_FORWARD {
             (Some(half), other)
@@ -178,26 +196,24 @@ impl FlowEvent {
                 bytes: 0,
             },
         };
-        FlowEvent {
-            time_ns: now_ns,
-            created_ns: half.created_ns,
-            client_addr: e.client.0,
-            vip_addr: e.vip.0,
-            snat_addr: e.snat.0,
-            backend_addr: e.backend.0,
-            client_port: e.client.1,
-            vip_port: e.vip.1,
-            snat_port: e.snat.1,
-            backend_port: e.backend.1,
-            service_id: half.service_id,
-            backend_id: half.backend_id,
-            kind,
-            proto: key.proto,
-            end_reason,
-            pad: 0,
-            pad2: 0,
-            to_backend: counter(forward),
-            to_client: counter(reply),
-        }
+        self.time_ns = now_ns;
+        self.created_ns = half.created_ns;
+        self.client_addr = e.client.0;
+        self.vip_addr = e.vip.0;
+        self.snat_addr = e.snat.0;
+        self.backend_addr = e.backend.0;
+        self.client_port = e.client.1;
+        self.vip_port = e.vip.1;
+        self.snat_port = e.snat.1;
+        self.backend_port = e.backend.1;
+        self.service_id = half.service_id;
+        self.backend_id = half.backend_id;
+        self.kind = kind;
+        self.proto = key.proto;
+        self.end_reason = end_reason;
+        self.pad = 0;
+        self.pad2 = 0;
+        self.to_backend = counter(forward);
+        self.to_client = counter(reply);
     }
 }

@@ -147,54 +147,24 @@ fn refresh(pkt: &Packet, flow: *mut Flow4, now: u64, cache: Option<EgressCache>)
     f.last_seen_ns = now;
     f.packets += 1;
     f.bytes += pkt.ip_len as u64;
-    let mut new_flow = false;
-    if pkt.key.proto == IPPROTO_TCP {
-        let syn_only = pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        if f.tcp_flags | pkt.tcp_flags != f.tcp_flags || syn_only {
-            new_flow = tcp_transition(pkt, f, syn_only, now);
-        }
+    if pkt.key.proto == IPPROTO_TCP && f.tcp_flags | pkt.tcp_flags != f.tcp_flags {
+        tcp_transition(pkt, f, now);
     }
-    count_backend(f, pkt, new_flow);
+    count_backend(f, pkt, false);
     Nat::of(f)
 }
 
-/// The rare TCP path, taken when a packet adds flags to its half or is a
-/// SYN: looks at the other half, reports a flow's end (RST either way, or
-/// FIN both ways), and starts a new flow over the same translation when the
-/// client reuses a closed tuple. Returns whether a new flow started.
+/// The rare TCP path, taken when a packet adds flags to its half: looks at
+/// the other half and reports a flow's end (RST either way, or FIN both
+/// ways).
 #[inline(always)]
-fn tcp_transition(pkt: &Packet, f: &mut Flow4, syn_only: bool, now: u64) -> bool {
+fn tcp_transition(pkt: &Packet, f: &mut Flow4, now: u64) {
     // SAFETY: from a CT4 lookup in this run (see `refresh`).
-    let mut other = CT4
+    let other = CT4
         .get_ptr_mut(f.other_key(IPPROTO_TCP))
-        .map(|o| unsafe { &mut *o });
-    let other_flags = other.as_ref().map(|o| o.tcp_flags).unwrap_or(0);
+        .map(|o| unsafe { &*o });
+    let other_flags = other.map(|o| o.tcp_flags).unwrap_or(0);
     let was_ended = tcp_ended(f.tcp_flags, other_flags);
-    let closing = f.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
-    if f.direction == DIR_FORWARD && syn_only && (was_ended || closing) {
-        if !was_ended {
-            // A half-closed connection replaced by a new one: it ended.
-            emit(
-                Event::End(end_reason::FIN),
-                &pkt.key,
-                f,
-                other.as_deref(),
-                now,
-            );
-        }
-        f.tcp_flags = pkt.tcp_flags;
-        f.created_ns = now;
-        f.packets = 1;
-        f.bytes = pkt.ip_len as u64;
-        if let Some(o) = other.as_mut() {
-            o.tcp_flags = 0;
-            o.created_ns = now;
-            o.packets = 0;
-            o.bytes = 0;
-        }
-        emit(Event::Start, &pkt.key, f, other.as_deref(), now);
-        return true;
-    }
     f.tcp_flags |= pkt.tcp_flags;
     if !was_ended && tcp_ended(f.tcp_flags, other_flags) {
         let reason = if (f.tcp_flags | other_flags) & tcp_flags::RST != 0 {
@@ -202,9 +172,28 @@ fn tcp_transition(pkt: &Packet, f: &mut Flow4, syn_only: bool, now: u64) -> bool
         } else {
             end_reason::FIN
         };
-        emit(Event::End(reason), &pkt.key, f, other.as_deref(), now);
+        emit(Event::End(reason), &pkt.key, f, other, now);
     }
-    false
+}
+
+/// Ends the closed flow whose tuple the SYN `key` reuses (see
+/// `lookup::lookup`): reports its end unless that was reported already (a
+/// half-closed connection replaced by a new one ended), then deletes its
+/// forward half, so that no packet finds it, and then its reply half,
+/// which frees its SNAT port for the new flow.
+#[inline(always)]
+fn retire(key: &Flow4Key, now: u64) {
+    let Some(f) = CT4.get_ptr(key) else { return };
+    // SAFETY: from a CT4 lookup in this run; read before the deletes.
+    let f = unsafe { &*f };
+    let other_key = f.other_key(IPPROTO_TCP);
+    // SAFETY: as above.
+    let other = CT4.get_ptr(other_key).map(|o| unsafe { &*o });
+    if !tcp_ended(f.tcp_flags, other.map(|o| o.tcp_flags).unwrap_or(0)) {
+        emit(Event::End(end_reason::FIN), key, f, other, now);
+    }
+    let _ = CT4.remove(key);
+    let _ = CT4.remove(other_key);
 }
 
 /// Creates both halves of a new flow.
@@ -223,6 +212,9 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         return Err(Reason::DropNoSnatPorts);
     }
     let key = &pkt.key;
+    if new.reopens {
+        retire(key, now);
+    }
     let tcp_flags = if key.proto == IPPROTO_TCP {
         pkt.tcp_flags
     } else {

@@ -19,7 +19,8 @@ pub enum Event {
 
 /// Sends an `event` about the flow of which `half` (with key `key`) is one
 /// half and `other` (if found) the other one (see `FlowEvent::new`); counts
-/// it as lost when the ring is full.
+/// it as lost when the ring is full. The event is written in place in the
+/// ring's memory (`FlowEvent::fill`), never on the stack.
 #[inline(always)]
 pub fn emit(event: Event, key: &Flow4Key, half: &Flow4, other: Option<&Flow4>, now: u64) {
     let (kind, end_reason) = match event {
@@ -33,6 +34,8 @@ pub fn emit(event: Event, key: &Flow4Key, half: &Flow4, other: Option<&Flow4>, n
         }
         return;
     };
-    entry.write(FlowEvent::new(kind, end_reason, key, half, other, now));
+    // SAFETY: the reserved entry is FlowEvent-sized memory of this run;
+    // `fill` writes every field before it is submitted.
+    unsafe { &mut *entry.as_mut_ptr() }.fill(kind, end_reason, key, half, other, now);
     entry.submit(0);
 }

@@ -2,7 +2,7 @@
 //! backend a new flow goes to. Never writes.
 
 use fwd_common::{
-    flow::tcp_flags,
+    flow::{tcp_flags, DIR_FORWARD},
     hash::flow_hash4,
     maps::NO_BACKEND,
     service::{maglev_index, service_flags},
@@ -47,6 +47,9 @@ pub struct NewFlow {
     pub backend: Backend4,
     /// Destination port towards the backend (network order).
     pub backend_port: u16,
+    /// The packet is a SYN reusing the tuple of a closed flow, which
+    /// conntrack ends before it creates this one.
+    pub reopens: bool,
 }
 
 impl NewFlow {
@@ -64,11 +67,19 @@ impl NewFlow {
     }
 }
 
-/// Finds the flow of `pkt`, or the backend for a new one.
+/// Finds the flow of `pkt`, or the backend for a new one. A SYN that
+/// reuses the tuple of a closed TCP flow is a new flow: its backend is
+/// chosen anew, so a backend drained, down or removed since gets no new
+/// connection that way.
 #[inline(always)]
 pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
+    let mut reopens = false;
     if let Some(flow) = CT4.get_ptr_mut(pkt.key) {
-        return Ok(Lookup::Relay(Target::Flow(flow)));
+        // SAFETY: from a CT4 lookup in this run, read only.
+        if !reopened(pkt, unsafe { &*flow }) {
+            return Ok(Lookup::Relay(Target::Flow(flow)));
+        }
+        reopens = true;
     }
     let key = &pkt.key;
     let mut skey = Service4Key {
@@ -134,5 +145,26 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
         backend_id,
         backend,
         backend_port,
+        reopens,
     })))
+}
+
+/// Whether `pkt`, which matched the half `flow`, opens a new connection on
+/// the tuple of a closed one: a SYN (no ACK) from the client after a FIN or
+/// RST from the client, or a RST from the backend. A retransmitted SYN of
+/// a flow still opening, or any other packet, stays in its flow.
+#[inline(always)]
+fn reopened(pkt: &Packet, flow: &Flow4) -> bool {
+    if pkt.key.proto != IPPROTO_TCP
+        || pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN
+        || flow.direction != DIR_FORWARD
+    {
+        return false;
+    }
+    if flow.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
+        return true;
+    }
+    // SAFETY: from a CT4 lookup in this run, a plain integer read.
+    CT4.get_ptr(flow.other_key(IPPROTO_TCP))
+        .is_some_and(|other| unsafe { (*other).tcp_flags } & tcp_flags::RST != 0)
 }
