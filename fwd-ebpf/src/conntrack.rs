@@ -241,6 +241,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         service_id: new.service_id,
         ..EgressCache::NONE.flow_fields()
     };
+    let reply: &Flow4 = reply;
     let mut reply_key = Flow4Key::from_raw(
         new.backend.addr,
         new.backend_port,
@@ -252,7 +253,7 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     for attempt in 0..SNAT_PORT_TRIES {
         reply_key.dst_port =
             snat_port_candidate(new.hash, attempt, config.snat_port_min, port_count).to_be();
-        match CT4.insert(reply_key, &*reply, BPF_NOEXIST as u64) {
+        match CT4.insert(reply_key, reply, BPF_NOEXIST as u64) {
             Ok(()) => {
                 claimed = true;
                 break;
@@ -279,7 +280,8 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         service_id: new.service_id,
         ..cache.flow_fields()
     };
-    match CT4.insert(key, &*forward, BPF_NOEXIST as u64) {
+    let forward: &Flow4 = forward;
+    match CT4.insert(key, forward, BPF_NOEXIST as u64) {
         Ok(()) => {
             count_backend(forward, pkt, true);
             emit(Event::Start, key, forward, Some(reply), now);

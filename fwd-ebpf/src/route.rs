@@ -189,8 +189,7 @@ fn fib_lookup(
 /// Looks up the route of a packet `leaving`, translated to `nat`.
 #[inline(always)]
 pub fn route(ctx: &XdpContext, leaving: &Leaving, nat: &Nat) -> Result<Egress, Blocked> {
-    let (rc, params) =
-        fib_lookup(ctx, leaving, nat, leaving.ip_len).ok_or(Reason::DropInternal)?;
+    let (rc, params) = fib_lookup(ctx, leaving, nat, leaving.ip_len).ok_or(Reason::DropInternal)?;
     if rc == BPF_FIB_LKUP_RET_SUCCESS {
         let ingress = ctx.ingress_ifindex() as u32;
         // SAFETY: on success the helper writes the route's MTU over the

@@ -349,7 +349,7 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
         .backend(backend_id::TCP)
         .ends(end_reason::RST),
         Case::translated(
-            "a new SYN on the closed tuple reopens the flow with the same translation",
+            "a new SYN on the closed tuple is a new flow, to the backend Maglev picks (the same here)",
             CLIENT_IF,
             from_client(syn(c(40000))),
             Reason::ForwardedRedirect,

@@ -84,17 +84,15 @@ fn expected(plan: &Plan) -> impl Fn(u16) -> Option<Ipv4Addr> + '_ {
 fn open(dp: &mut fwd::datapath::Datapath, ports: std::ops::Range<u16>) -> Vec<(u16, Ipv4Addr)> {
     ports
         .map(|p| {
-            let frame = PacketBuilder::tcp(sa(CLIENT, p), sa(VIP, PORT), SYN)
-                .macs(CLIENT_MAC, CLIENT_IF_MAC)
-                .build();
-            let out = run(dp, ifindex(CLIENT_IF), &frame);
+            let out = run(dp, ifindex(CLIENT_IF), &from_client(p, SYN));
             assert_eq!(out.action, xdp_action::REDIRECT, "flow from port {p}");
             (p, *parse(&out.frame).unwrap().dst.ip())
         })
         .collect()
 }
 
-pub fn weighted_selection_and_drain() {
+/// Neighbour entries for the weighted service's backends.
+fn add_neighbours() {
     for (i, (addr, _)) in MEMBERS.iter().enumerate() {
         let mac = [0x02, 0xb2, 0, 0, 0, i as u8];
         sh(&[
@@ -110,6 +108,17 @@ pub fn weighted_selection_and_drain() {
             "permanent",
         ]);
     }
+}
+
+/// A TCP frame from the client's `port` to the weighted service.
+fn from_client(port: u16, flags: u8) -> Vec<u8> {
+    PacketBuilder::tcp(sa(CLIENT, port), sa(VIP, PORT), flags)
+        .macs(CLIENT_MAC, CLIENT_IF_MAC)
+        .build()
+}
+
+pub fn weighted_selection_and_drain() {
+    add_neighbours();
     let weighted = plan([1, 1, 2]);
     let expected_weighted = expected(&weighted);
     let mut dp = env::datapath_with(&weighted);
@@ -138,10 +147,7 @@ pub fn weighted_selection_and_drain() {
     let expected_drained = expected(&drained);
     dp.install(&drained).expect("reinstall with weight 0");
     for (port, backend) in &first {
-        let ack = PacketBuilder::tcp(sa(CLIENT, *port), sa(VIP, PORT), ACK)
-            .macs(CLIENT_MAC, CLIENT_IF_MAC)
-            .build();
-        let out = run(&mut dp, ifindex(CLIENT_IF), &ack);
+        let out = run(&mut dp, ifindex(CLIENT_IF), &from_client(*port, ACK));
         assert_eq!(out.action, xdp_action::REDIRECT);
         assert_eq!(
             *parse(&out.frame).unwrap().dst.ip(),
@@ -169,5 +175,105 @@ pub fn weighted_selection_and_drain() {
     assert!(
         (moved as f64) < 0.02 * FLOWS as f64,
         "{moved} flows of the remaining backends moved"
+    );
+}
+
+/// How a connection to the drained backend was left before the client
+/// sent a new SYN from the same port.
+#[derive(Clone, Copy, Debug)]
+enum Left {
+    /// Closed by the client's FIN.
+    Fin,
+    /// Reset by the client.
+    ClientRst,
+    /// Reset by the backend.
+    BackendRst,
+    /// Still open: the SYN is a retransmission.
+    Open,
+}
+
+/// A new SYN on the tuple of a closed connection is a new flow: after a
+/// drain, a client reusing the tuple of a connection it had with the
+/// drained backend goes where Maglev now says, never to the drained
+/// backend; a SYN on a connection still open stays with its backend. The
+/// old flow's two halves are replaced, not left behind.
+pub fn reopened_tuple_after_drain() {
+    add_neighbours();
+    let mut dp = env::datapath_with(&plan([1, 1, 2]));
+    let first = open(&mut dp, 30_000..30_000 + 400);
+    let drained = plan([1, 1, 0]);
+    let expected_drained = expected(&drained);
+    dp.install(&drained).expect("reinstall with weight 0");
+    let on_drained: Vec<u16> = first
+        .iter()
+        .filter(|(_, backend)| *backend == MEMBERS[2].0)
+        .map(|(port, _)| *port)
+        .collect();
+    assert!(
+        on_drained.len() > 100,
+        "{} flows on the drained backend",
+        on_drained.len()
+    );
+    let entries = dp.flows().unwrap().len();
+    let ways = [Left::Fin, Left::ClientRst, Left::BackendRst, Left::Open];
+    for (i, port) in on_drained.iter().copied().enumerate() {
+        let left = ways[i % ways.len()];
+        let key = Flow4Key::new(CLIENT, port, VIP, PORT, IPPROTO_TCP);
+        let old = dp
+            .flow(&key)
+            .unwrap()
+            .expect("the flow to the drained backend");
+        let closing = match left {
+            Left::Fin => Some((from_client(port, FIN | ACK), CLIENT_IF)),
+            Left::ClientRst => Some((from_client(port, RST | ACK), CLIENT_IF)),
+            Left::BackendRst => {
+                let reply = old.other_key(IPPROTO_TCP);
+                let frame = PacketBuilder::tcp(
+                    sa(MEMBERS[2].0, 443),
+                    sa(SNAT, u16::from_be(reply.dst_port)),
+                    RST | ACK,
+                )
+                .macs(BACKEND_MAC, BACKEND_IF_MAC)
+                .build();
+                Some((frame, BACKEND_IF))
+            }
+            Left::Open => None,
+        };
+        if let Some((frame, iface)) = closing {
+            let out = run(&mut dp, ifindex(iface), &frame);
+            assert_eq!(
+                out.action,
+                xdp_action::REDIRECT,
+                "{left:?} from port {port}"
+            );
+        }
+        let out = run(&mut dp, ifindex(CLIENT_IF), &from_client(port, SYN));
+        assert_eq!(out.action, xdp_action::REDIRECT, "SYN from port {port}");
+        let backend = *parse(&out.frame).unwrap().dst.ip();
+        let now = dp.flow(&key).unwrap().expect("the flow after the SYN");
+        if let Left::Open = left {
+            assert_eq!(
+                backend, MEMBERS[2].0,
+                "an open connection keeps its backend"
+            );
+            assert_eq!(now.created_ns, old.created_ns, "the same flow");
+        } else {
+            assert_eq!(
+                Some(backend),
+                expected_drained(port),
+                "port {port} after {left:?}: chosen anew"
+            );
+            assert_ne!(
+                backend, MEMBERS[2].0,
+                "a drained backend gets no new connection"
+            );
+            assert_eq!(now.tcp_flags, SYN, "a new flow, from the SYN");
+            assert_eq!(now.packets, 1);
+        }
+    }
+    assert_eq!(
+        dp.flows().unwrap().len(),
+        entries,
+        "each reopened flow replaced its two halves"
     );
 }

@@ -60,6 +60,11 @@ fn weighted_maglev_selection_and_drain_keeps_live_flows() {
 }
 
 #[test]
+fn a_syn_on_a_closed_tuple_picks_its_backend_anew() {
+    in_relay_netns(maglev::reopened_tuple_after_drain);
+}
+
+#[test]
 fn no_usable_backend_answers_rst_or_icmp_unreachable() {
     in_relay_netns(reject::rejects_when_no_backend_is_usable);
 }
