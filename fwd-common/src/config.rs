@@ -10,8 +10,12 @@ pub struct RelayConfig {
     pub snat_port_max: u16,
     /// Reserved for flags; zero.
     pub flags: u32,
+    /// The secret of the SNAT port candidates (`crate::hash::port_hash4`):
+    /// random, chosen by the loader when it creates the datapath and kept
+    /// with the pinned state across restarts.
+    pub port_key: [u32; 4],
     /// Reserved; zero.
-    pub reserved: [u32; 6],
+    pub reserved: [u32; 2],
 }
 const _: () = assert!(core::mem::size_of::<RelayConfig>() == 32);
 

@@ -6,7 +6,7 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use fwd_common::{
     events::{end_reason, tcp_ended},
     flow::{tcp_flags, DIR_FORWARD, DIR_REPLY},
-    hash::{snat_port_candidate, SNAT_PORT_TRIES},
+    hash::{port_hash4, snat_port_candidate, SNAT_PORT_TRIES},
     Flow4, Flow4Key, Reason, IPPROTO_TCP,
 };
 
@@ -249,10 +249,12 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
         0,
         key.proto,
     );
+    // Keyed: a client cannot tell which ports its flows will take.
+    let hash = port_hash4(key, &config.port_key);
     let mut claimed = false;
     for attempt in 0..SNAT_PORT_TRIES {
         reply_key.dst_port =
-            snat_port_candidate(new.hash, attempt, config.snat_port_min, port_count).to_be();
+            snat_port_candidate(hash, attempt, config.snat_port_min, port_count).to_be();
         match CT4.insert(reply_key, reply, BPF_NOEXIST as u64) {
             Ok(()) => {
                 claimed = true;

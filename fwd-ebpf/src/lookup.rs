@@ -37,8 +37,6 @@ pub enum Target {
 
 /// A flow to create.
 pub struct NewFlow {
-    /// Hash of the packet tuple (backend slot and SNAT port candidates).
-    pub hash: u32,
     /// The service the VIP belongs to.
     pub service_id: u32,
     /// The chosen backend's id.
@@ -140,7 +138,6 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
         backend.port
     };
     Ok(Lookup::Relay(Target::New(NewFlow {
-        hash,
         service_id: service.id,
         backend_id,
         backend,

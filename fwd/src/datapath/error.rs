@@ -19,6 +19,9 @@ pub enum DatapathError {
     /// The object could not be loaded (maps created, relocations).
     #[error("loading the eBPF object")]
     Load(#[source] EbpfError),
+    /// The kernel gave no random bytes for the SNAT port secret.
+    #[error("reading random bytes for the SNAT port secret (getrandom)")]
+    Random(#[source] std::io::Error),
     /// A map the loader needs is not in the object.
     #[error("the eBPF object has no map {name}")]
     MissingMap {

@@ -107,6 +107,19 @@ fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, DatapathError> {
         .ok_or(DatapathError::MissingMap { name })
 }
 
+/// A random secret for the SNAT port candidates, from the kernel's
+/// `getrandom`.
+fn random_port_key() -> Result<[u32; 4], DatapathError> {
+    let mut bytes = [0u8; 16];
+    // SAFETY: writes at most 16 bytes into `bytes`, which holds 16.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(DatapathError::Random(std::io::Error::last_os_error()));
+    }
+    let word = |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Ok([word(0), word(4), word(8), word(12)])
+}
+
 fn typed<T: TryFrom<Map, Error = MapError>>(
     ebpf: &mut Ebpf,
     name: &'static str,
@@ -212,13 +225,42 @@ impl Datapath {
         Ok(dp)
     }
 
-    /// Writes `RELAY_CONFIG[0]` (the SNAT port range) from `settings`.
+    /// Writes `RELAY_CONFIG[0]` (the SNAT port range) from `settings`. The
+    /// SNAT port secret already there (an adopted datapath's) is kept; a
+    /// new datapath, or one pinned by a version without it, gets a random
+    /// one. Changing it would only change the ports of flows still to come.
     pub fn set_relay_config(&mut self, settings: &RelaySettings) -> Result<(), DatapathError> {
-        let config = RelayConfig {
+        let port_key = match self.relay_config().map(|c| c.port_key) {
+            Ok(key) if key != [0; 4] => key,
+            _ => random_port_key()?,
+        };
+        self.write_relay_config(RelayConfig {
             snat_port_min: *settings.snat_ports.start(),
             snat_port_max: *settings.snat_ports.end(),
+            port_key,
             ..Default::default()
+        })
+    }
+
+    /// `RELAY_CONFIG[0]` as the datapath reads it.
+    pub fn relay_config(&self) -> Result<RelayConfig, DatapathError> {
+        self.relay_config
+            .get(&0, 0)
+            .map_err(map_err(names::RELAY_CONFIG, "reading entry 0"))
+    }
+
+    /// Replaces the secret of the SNAT port candidates
+    /// (`fwd_common::hash::port_hash4`). The packet tests set a fixed one to
+    /// predict the ports the datapath chooses.
+    pub fn set_port_key(&mut self, port_key: [u32; 4]) -> Result<(), DatapathError> {
+        let config = RelayConfig {
+            port_key,
+            ..self.relay_config()?
         };
+        self.write_relay_config(config)
+    }
+
+    fn write_relay_config(&mut self, config: RelayConfig) -> Result<(), DatapathError> {
         self.relay_config
             .set(0, config, 0)
             .map_err(map_err(names::RELAY_CONFIG, "writing entry 0"))

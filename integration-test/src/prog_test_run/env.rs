@@ -60,6 +60,10 @@ pub const VIP_NO_ROUTE_PORT: u16 = 82;
 pub const SNAT_PORT_MIN: u16 = 20_000;
 /// Last SNAT port of the test range.
 pub const SNAT_PORT_MAX: u16 = 20_099;
+/// The SNAT port secret of the packet tests' datapaths ([`datapath_with`]
+/// sets it in place of the random one), so that their expected ports can
+/// be computed; `keyed_snat_ports` tests the random ones.
+pub const PORT_KEY: [u32; 4] = [0x7465_7374, 0x6677_6400, 0x0bad_cafe, 0x1234_5678];
 
 /// Backend ids in [`plan`] order.
 pub mod backend_id {
@@ -258,6 +262,8 @@ pub fn datapath() -> Datapath {
 /// addresses.
 pub fn datapath_with(plan: &Plan) -> Datapath {
     let mut dp = Datapath::load(&plan.settings).expect("load the datapath");
+    dp.set_port_key(PORT_KEY)
+        .expect("the fixed SNAT port secret");
     dp.install(plan).expect("install the plan");
     dp.allow_redirect(ifindex(CLIENT_IF))
         .expect("devmap client side");

@@ -50,6 +50,11 @@ fn full_conntrack_refuses_new_flows_and_keeps_live_ones() {
 }
 
 #[test]
+fn snat_ports_are_keyed_by_a_secret_of_each_datapath() {
+    in_relay_netns(scenarios::keyed_snat_ports);
+}
+
+#[test]
 fn flow_events_report_start_and_end_with_counters() {
     in_relay_netns(scenarios::flow_events);
 }

@@ -61,16 +61,21 @@ pub fn pinned_state_survives_a_restart() {
         .build();
 
     // First run: a flow, an attachment; then the process "dies" (no detach).
-    let snat = {
+    let (snat, port_key) = {
         let mut first = open(&settings, &dir);
         assert_eq!(first.origin(), Origin::Fresh);
+        let port_key = first.relay_config().unwrap().port_key;
+        assert_ne!(
+            port_key, [0; 4],
+            "a fresh datapath draws its SNAT port secret"
+        );
         assert_eq!(
             first.attach(CLIENT_IF, AttachMode::Generic).unwrap(),
             AttachedMode::Generic
         );
         let out = run(&mut first, ifindex(CLIENT_IF), &syn);
         assert_eq!(out.action, xdp_action::REDIRECT);
-        parse(&out.frame).unwrap().src
+        (parse(&out.frame).unwrap().src, port_key)
     };
     assert!(
         xdp_on(CLIENT_IF),
@@ -93,6 +98,11 @@ pub fn pinned_state_survives_a_restart() {
     // Second run adopts the flow, the counters and the attachment.
     let mut second = open(&settings, &dir);
     assert_eq!(second.origin(), Origin::Adopted { ct_entries: 2 });
+    assert_eq!(
+        second.relay_config().unwrap().port_key,
+        port_key,
+        "the SNAT port secret is kept with the pinned state"
+    );
     assert_eq!(
         second.attach(CLIENT_IF, AttachMode::Generic).unwrap(),
         AttachedMode::Adopted

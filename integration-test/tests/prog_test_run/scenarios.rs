@@ -1,5 +1,6 @@
 //! Scenario tests: sequences a table row cannot express (a whole TCP
-//! connection's events, SNAT port exhaustion, a full connection table).
+//! connection's events, SNAT port exhaustion, a full connection table,
+//! the SNAT port secret).
 
 use fwd::{config::RelaySettings, datapath::Datapath};
 use fwd_common::{
@@ -197,4 +198,59 @@ pub fn conntrack_full() {
             "live flow {port}"
         );
     }
+}
+
+/// Each datapath draws its own SNAT port secret: two fresh datapaths (not
+/// the packet tests' fixed secret) have different, non-zero secrets, each
+/// chooses the ports its own secret predicts, and the same flows get
+/// different ports from the two (a client cannot compute them).
+pub fn keyed_snat_ports() {
+    let plan = env::plan();
+    let ports = |dp: &mut Datapath| -> Vec<u16> {
+        (0..8)
+            .map(|i| {
+                let frame = from_client(PacketBuilder::udp(
+                    sa(CLIENT, 123 + i),
+                    sa(VIP, VIP_UDP_PORT),
+                ));
+                let out = run(dp, ifindex(CLIENT_IF), &frame);
+                assert_eq!(
+                    out.action,
+                    xdp_action::REDIRECT,
+                    "flow from port {}",
+                    123 + i
+                );
+                parse(&out.frame).unwrap().src.port()
+            })
+            .collect()
+    };
+    let mut chosen = Vec::new();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let mut dp = Datapath::load(&plan.settings).expect("load");
+        dp.install(&plan).expect("install");
+        dp.allow_redirect(ifindex(CLIENT_IF)).unwrap();
+        dp.allow_redirect(ifindex(BACKEND_IF)).unwrap();
+        let key = dp.relay_config().unwrap().port_key;
+        assert_ne!(key, [0; 4], "a secret was drawn");
+        let got = ports(&mut dp);
+        let mut model = SnatModel::keyed(key);
+        let expected: Vec<u16> = (0..8)
+            .map(|i| {
+                model
+                    .claim(
+                        sa(CLIENT, 123 + i),
+                        sa(VIP, VIP_UDP_PORT),
+                        IPPROTO_UDP,
+                        sa(BACKEND, 53),
+                    )
+                    .expect("a free port")
+            })
+            .collect();
+        assert_eq!(got, expected, "the ports the datapath's own secret gives");
+        keys.push(key);
+        chosen.push(got);
+    }
+    assert_ne!(keys[0], keys[1], "each datapath its own secret");
+    assert_ne!(chosen[0], chosen[1], "the same flows, other ports");
 }
