@@ -100,10 +100,7 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
     };
     // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
     // the kernel's to answer (it resets unknown connections).
-    if key.proto == IPPROTO_TCP
-        && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN)
-            != tcp_flags::SYN
-    {
+    if key.proto == IPPROTO_TCP && !opens(pkt.tcp_flags) {
         return Err(Reason::PassTcpNoFlow);
     }
     // Only an echo request opens an ICMP session.
@@ -146,16 +143,20 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
     })))
 }
 
+/// Whether TCP `flags` open a connection: a SYN without ACK, RST or FIN
+/// (SYN|FIN and SYN|RST open nothing, as in netfilter).
+#[inline(always)]
+fn opens(flags: u8) -> bool {
+    flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN) == tcp_flags::SYN
+}
+
 /// Whether `pkt`, which matched the half `flow`, opens a new connection on
-/// the tuple of a closed one: a SYN (no ACK) from the client after a FIN or
+/// the tuple of a closed one: a SYN ([`opens`]) from the client after a FIN or
 /// RST from the client, or a RST from the backend. A retransmitted SYN of
 /// a flow still opening, or any other packet, stays in its flow.
 #[inline(always)]
 fn reopened(pkt: &Packet, flow: &Flow4) -> bool {
-    if pkt.key.proto != IPPROTO_TCP
-        || pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN
-        || flow.direction != DIR_FORWARD
-    {
+    if pkt.key.proto != IPPROTO_TCP || !opens(pkt.tcp_flags) || flow.direction != DIR_FORWARD {
         return false;
     }
     if flow.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {

@@ -349,6 +349,14 @@ pub fn table_cases(snat: &mut SnatModel) -> Vec<Case> {
         .backend(backend_id::TCP)
         .ends(end_reason::RST),
         Case::translated(
+            "syn|fin on the closed tuple opens nothing: it goes on in the closed flow",
+            CLIENT_IF,
+            from_client(PacketBuilder::tcp(c(40000), vip(VIP_TCP_PORT), SYN | FIN)),
+            Reason::ForwardedRedirect,
+            to_backend(PacketBuilder::tcp(sa(SNAT, p_tcp), be(80), SYN | FIN)),
+        )
+        .backend(backend_id::TCP),
+        Case::translated(
             "a new SYN on the closed tuple is a new flow, to the backend Maglev picks (the same here)",
             CLIENT_IF,
             from_client(syn(c(40000))),
