@@ -144,6 +144,33 @@ fn unknown_interface_is_refused_and_nothing_attached() {
     }
 }
 
+/// An interface without Ethernet framing (a tun device, as WireGuard's
+/// `wg0` is): refused with a message that says so, before anything is
+/// attached to the Ethernet interfaces named with it.
+#[test]
+fn a_layer_3_interface_is_refused_and_nothing_attached() {
+    let topo = Topology::two_arm(1).unwrap();
+    topo.relay
+        .ip(&["tuntap", "add", "dev", "fwdtun0", "mode", "tun"])
+        .unwrap();
+    topo.relay.ip(&["link", "set", "fwdtun0", "up"]).unwrap();
+    let dir = TempDir::new().unwrap();
+    let map = dir.write("maps.toml", &one_service()).unwrap();
+    let argv = ["attach", "c0", "fwdtun0", "--map", map.to_str().unwrap()];
+    let (status, output) = run_fwd(&topo.relay, &argv, ERROR_EXIT).unwrap();
+    assert!(!status.success(), "a tun device was accepted:\n{output}");
+    assert!(
+        output.contains("fwdtun0") && output.contains("Ethernet"),
+        "the error must name the interface and say why:\n{output}"
+    );
+    assert!(!output.contains("panicked"), "{output}");
+    let left = xdp_attached(&topo.relay).unwrap();
+    assert!(
+        left.is_empty(),
+        "XDP left after an error: {left:?}\n{output}"
+    );
+}
+
 /// A map file with a bad value: non-zero exit, a message naming the value
 /// and its line, nothing attached.
 #[test]

@@ -57,6 +57,44 @@ pub fn index_of(name: &str) -> Option<u32> {
     (index != 0).then_some(index)
 }
 
+/// `ARPHRD_ETHER`: Ethernet framing.
+pub const ARPHRD_ETHER: u16 = 1;
+/// `ARPHRD_LOOPBACK`: the loopback device, which frames like Ethernet.
+pub const ARPHRD_LOOPBACK: u16 = 772;
+/// `ARPHRD_NONE`: no link-layer header (WireGuard, tun).
+pub const ARPHRD_NONE: u16 = 65534;
+
+/// The link type (`ARPHRD_*`) of interface `name`, asked of the kernel
+/// (`SIOCGIFHWADDR`) in this process's network namespace.
+pub fn link_type(name: &str) -> io::Result<u16> {
+    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if c.as_bytes_with_nul().len() > libc::IFNAMSIZ {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: a plain socket, closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: an all-zero ifreq is valid; the name fits (checked above)
+    // with its NUL; the kernel fills ifr_hwaddr.
+    let result = unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(c.as_bytes_with_nul()) {
+            *dst = *src as libc::c_char;
+        }
+        let rc = libc::ioctl(fd, libc::SIOCGIFHWADDR, &raw mut req);
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(req.ifr_ifru.ifru_hwaddr.sa_family)
+        }
+    };
+    // SAFETY: `fd` is ours.
+    unsafe { libc::close(fd) };
+    result
+}
+
 /// Every IPv4 address configured on this host.
 pub fn local_addrs() -> io::Result<Vec<LocalAddr>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -94,6 +132,8 @@ mod tests {
         assert_eq!(index_of("lo"), Some(lo.index));
         assert_eq!(index_of("no-such-if0"), None);
         assert_eq!(index_of("bad\0name"), None);
+        assert_eq!(link_type("lo").unwrap(), ARPHRD_LOOPBACK);
+        assert!(link_type("no-such-if0").is_err());
         let addrs = local_addrs().unwrap();
         assert!(
             addrs.contains(&LocalAddr {

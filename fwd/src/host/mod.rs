@@ -49,6 +49,17 @@ pub enum HostError {
         /// The names that exist.
         existing: Vec<String>,
     },
+    /// An interface whose frames have no Ethernet header (WireGuard, tun,
+    /// IP tunnels): the datapath could not parse them.
+    #[error("interface {name:?} is {kind} (link type {link_type}): fwd relays Ethernet frames; attach it to the Ethernet interface that traffic arrives on")]
+    NotEthernet {
+        /// The name given.
+        name: String,
+        /// `ARPHRD_*`.
+        link_type: u16,
+        /// What that link type is, in words.
+        kind: &'static str,
+    },
     /// The same interface given twice.
     #[error("interface {name:?} is given twice")]
     DuplicateInterface {
@@ -105,7 +116,8 @@ pub fn check_privileges() -> Result<(), HostError> {
 }
 
 /// The interfaces named on the command line, in order; an unknown or
-/// repeated name is an error that lists the existing ones.
+/// repeated name is an error that lists the existing ones, an interface
+/// without Ethernet framing an error that says so.
 pub fn resolve_interfaces(names: &[String]) -> Result<Vec<Interface>, HostError> {
     let all = ifaces::interfaces().map_err(io_err("listing network interfaces"))?;
     let mut out: Vec<Interface> = Vec::new();
@@ -114,7 +126,23 @@ pub fn resolve_interfaces(names: &[String]) -> Result<Vec<Interface>, HostError>
             return Err(HostError::DuplicateInterface { name: name.clone() });
         }
         match all.iter().find(|i| &i.name == name) {
-            Some(i) => out.push(i.clone()),
+            Some(i) => {
+                let link_type =
+                    ifaces::link_type(name).map_err(io_err("reading an interface's link type"))?;
+                if link_type != ifaces::ARPHRD_ETHER && link_type != ifaces::ARPHRD_LOOPBACK {
+                    let kind = if link_type == ifaces::ARPHRD_NONE {
+                        "a layer-3 interface without a link-layer header (WireGuard, tun)"
+                    } else {
+                        "not an Ethernet interface"
+                    };
+                    return Err(HostError::NotEthernet {
+                        name: name.clone(),
+                        link_type,
+                        kind,
+                    });
+                }
+                out.push(i.clone());
+            }
             None => {
                 return Err(HostError::UnknownInterface {
                     name: name.clone(),
