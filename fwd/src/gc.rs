@@ -165,7 +165,11 @@ pub(crate) enum Cause {
 /// One flow (or lone half) to delete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Expiry {
-    /// Keys to delete, in this order: the reply half, then the forward half.
+    /// Keys to delete, in this order: the forward half, then the reply
+    /// half. The reply half's key holds the SNAT port: deleted last, the
+    /// port is free for a new flow only once no packet can be translated
+    /// to it any more. A reply half left behind (its delete failed) is
+    /// deleted as an orphan later.
     pub keys: Vec<Flow4Key>,
     /// The flow's last activity when the table was read: if a half shows a
     /// later one when it is about to be deleted, the flow is kept.
@@ -239,7 +243,7 @@ pub(crate) fn plan(
         let last_activity_ns = last_activity(forward).max(last_activity(reply));
         let ended = ended_by_datapath(key.proto, forward.tcp_flags, reply.tcp_flags);
         let expiry = |cause| Expiry {
-            keys: vec![rkey, fkey],
+            keys: vec![fkey, rkey],
             last_activity_ns,
             cause,
             end: (!ended).then(|| {
@@ -332,7 +336,8 @@ pub(crate) fn run_once(
                 }
             }
         }
-        // Without its first key (the reply half) the flow is gone.
+        // Without its first key (the forward half) the flow is gone: no
+        // packet of the client finds it.
         if first_removed {
             events.extend(expiry.end);
         }

@@ -124,7 +124,7 @@ fn orphans_after_30_seconds() {
 }
 
 #[test]
-fn plan_deletes_reply_then_forward_and_counts() {
+fn plan_deletes_forward_then_reply_and_counts() {
     let old_udp = flow(IPPROTO_UDP, 40001, 20001, 600, 0, 0);
     let live_tcp = flow(IPPROTO_TCP, 40002, 20002, 5, SYN | ACK, SYN | ACK);
     let old_orphan = flow(IPPROTO_TCP, 40003, 20003, 60, SYN, 0);
@@ -141,7 +141,7 @@ fn plan_deletes_reply_then_forward_and_counts() {
     let p = plan(&entries, NOW, 1 << 20, &settings());
     assert_eq!(
         p.deletions(),
-        vec![old_udp[1].0, old_udp[0].0, old_orphan[0].0]
+        vec![old_udp[0].0, old_udp[1].0, old_orphan[0].0]
     );
     // The reference time of each expiry is the last activity of the flow.
     assert_eq!(p.expiries[0].last_activity_ns, NOW - 600 * S);
@@ -190,7 +190,7 @@ fn pressure_expires_oldest_opening_flows_until_under_90_percent() {
     // 20 entries > 18: one flow (the oldest, idle 16 s) brings it to 18.
     assert_eq!(p.stats.expired_pressure, 1);
     let oldest = flow(IPPROTO_TCP, 41005, 21005, 16, SYN, 0);
-    assert_eq!(p.deletions(), vec![oldest[1].0, oldest[0].0]);
+    assert_eq!(p.deletions(), vec![oldest[0].0, oldest[1].0]);
 
     // Capacity 14 (90% = 12.6): four flows must go, the four oldest.
     let p = plan(&entries, NOW, 14, &settings());
@@ -202,7 +202,7 @@ fn pressure_expires_oldest_opening_flows_until_under_90_percent() {
         .collect();
     assert_eq!(
         ports,
-        vec![8080, 41005, 8080, 41004, 8080, 41003, 8080, 41002]
+        vec![41005, 8080, 41004, 8080, 41003, 8080, 41002, 8080]
     );
 
     // No pressure: nothing expires early.

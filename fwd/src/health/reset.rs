@@ -16,7 +16,9 @@ use crate::flows::{end_event, ended_by_datapath, pairs};
 /// One flow (or lone half) to remove.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Removal {
-    /// Keys to remove, reply half first (it holds the SNAT port).
+    /// Keys to remove, forward half first: the reply half holds the SNAT
+    /// port, which is free for a new flow only once no packet can be
+    /// translated to it any more.
     pub keys: Vec<Flow4Key>,
     /// Its end event (`None` for a lone half, or a flow the datapath
     /// already reported ended).
@@ -39,7 +41,7 @@ pub(crate) fn select(entries: &[(Flow4Key, Flow4)], backend_id: u32, now_ns: u64
         paired.insert(f.forward_key);
         let ended = ended_by_datapath(f.proto(), f.forward.tcp_flags, f.reply.tcp_flags);
         out.push(Removal {
-            keys: vec![reply_key, f.forward_key],
+            keys: vec![f.forward_key, reply_key],
             end: (!ended).then(|| {
                 end_event(
                     end_reason::BACKEND_DOWN,
@@ -93,7 +95,7 @@ mod tests {
         let removals = select(&entries, 3, 9_000);
         assert_eq!(removals.len(), 3);
         for (r, pair) in removals.iter().zip([tcp, udp]) {
-            assert_eq!(r.keys, vec![pair[1].0, pair[0].0], "reply half first");
+            assert_eq!(r.keys, vec![pair[0].0, pair[1].0], "forward half first");
             let end = r.end.unwrap();
             assert_eq!(end.end_reason, end_reason::BACKEND_DOWN);
             assert_eq!((end.backend_id, end.time_ns), (3, 9_000));
