@@ -29,8 +29,33 @@ impl Listener {
     }
 }
 
+/// How many times [`listeners`] reads the tables at most.
+const MAX_PASSES: usize = 5;
+
 /// Every listening socket of this network namespace.
+///
+/// The kernel prints these tables a page per read and finds its place
+/// again by position, so a socket closed meanwhile by another process can
+/// make a read skip one that stays. The tables are read until two passes
+/// agree (at most [`MAX_PASSES`]), and every socket any pass saw counts: a
+/// socket that exists throughout is missed only if every pass skipped it.
 pub fn listeners() -> io::Result<Vec<Listener>> {
+    let mut seen = read_tables()?;
+    for _ in 1..MAX_PASSES {
+        let again = read_tables()?;
+        let agree = again == seen;
+        seen.extend(again);
+        seen.sort_by_key(|l| (l.proto, l.port, l.addr));
+        seen.dedup();
+        if agree {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+/// One pass over the four tables, sorted.
+fn read_tables() -> io::Result<Vec<Listener>> {
     let mut out = Vec::new();
     for (file, proto, v6) in [
         ("/proc/net/tcp", IPPROTO_TCP, false),
