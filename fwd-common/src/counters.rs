@@ -177,28 +177,39 @@ reasons! {
     /// fragments is full (the loader is not reading it) or the frame is
     /// longer than the datapath holds.
     DropFragmentHoldFailed = 41, "drop_fragment_hold_failed", DROP;
+    /// The first packet of a flow from a source its service's `allow` list
+    /// does not admit, or its `deny` list refuses (see `crate::access`).
+    DropNotAllowed = 42, "drop_not_allowed", DROP;
 }
 
 /// Number of reasons.
 pub const REASON_COUNT: u32 = Reason::ALL.len() as u32;
 
+/// Room for reasons in [`ReasonCounters`]: more than there are, so that a
+/// version with new reasons keeps the shape of the pinned
+/// [`crate::maps::REASON_STATS`] and adopts an older version's state
+/// (upgrades lose no flow).
+pub const REASON_SLOTS: usize = 64;
+const _: () = assert!(REASON_COUNT as usize <= REASON_SLOTS);
+
 /// The counters of one interface: a [`Counter`] per [`Reason`], indexed by
-/// the reason's number. One value of [`crate::maps::REASON_STATS`], so the
-/// datapath finds an interface's block once per packet, at the start, and
-/// the count at the end is a plain add.
+/// the reason's number (slots beyond [`REASON_COUNT`] stay zero). One value
+/// of [`crate::maps::REASON_STATS`], so the datapath finds an interface's
+/// block once per packet, at the start, and the count at the end is a
+/// plain add.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReasonCounters {
     /// Packets and frame bytes per reason.
-    pub by_reason: [Counter; REASON_COUNT as usize],
+    pub by_reason: [Counter; REASON_SLOTS],
 }
-const _: () = assert!(core::mem::size_of::<ReasonCounters>() == 16 * REASON_COUNT as usize);
+const _: () = assert!(core::mem::size_of::<ReasonCounters>() == 16 * REASON_SLOTS);
 
 // Arrays of more than 32 elements have no derived Default.
 impl Default for ReasonCounters {
     fn default() -> Self {
         ReasonCounters {
-            by_reason: [Counter::default(); REASON_COUNT as usize],
+            by_reason: [Counter::default(); REASON_SLOTS],
         }
     }
 }
@@ -321,7 +332,8 @@ mod tests {
         assert_eq!(Reason::ForwardedFragmentRedirect as u32, 38);
         assert_eq!(Reason::HeldFragment as u32, 39);
         assert_eq!(Reason::DropFragmentHoldFailed as u32, 41);
-        assert_eq!(REASON_COUNT, 42);
+        assert_eq!(Reason::DropNotAllowed as u32, 42);
+        assert_eq!(REASON_COUNT, 43);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod access;
 pub mod budget;
 pub mod config;
 pub mod counters;
@@ -75,6 +76,7 @@ mod pod {
     use super::*;
     // SAFETY: every type below is `#[repr(C)]`, made only of integers, with
     // explicit padding and a size assertion: every bit pattern is valid.
+    unsafe impl aya::Pod for crate::access::Access4Key {}
     unsafe impl aya::Pod for Service4Key {}
     unsafe impl aya::Pod for Service4 {}
     unsafe impl aya::Pod for Backend4 {}

@@ -9,6 +9,12 @@ pub const SERVICES4: &str = "SERVICES4";
 /// `Array<Backend4>` indexed by backend id. Written by the loader, read by the
 /// datapath when it starts a flow.
 pub const BACKENDS4: &str = "BACKENDS4";
+/// `LpmTrie<Access4Key, u32>`: the `allow` and `deny` source prefixes of
+/// the services that have them (see [`crate::access`]). Written by the
+/// loader, read by the datapath when it starts a flow.
+pub const ACCESS4: &str = "ACCESS4";
+/// Entries of [`ACCESS4`].
+pub const MAX_ACCESS_ENTRIES: u32 = 65_536;
 /// `Array<u32>` of Maglev lookup tables, [`MAGLEV_SIZE`] backend ids each
 /// ([`NO_BACKEND`] where none), indexed by
 /// [`crate::service::maglev_index`]`(table, flow hash)`. A service uses the

@@ -30,6 +30,13 @@ pub mod service_flags {
     /// echo requests to the VIP itself, so `ping VIP` works for every
     /// service.
     pub const ANSWER_ECHO: u32 = 1;
+    /// The service has `allow` or `deny` entries in
+    /// [`crate::maps::ACCESS4`]: the datapath looks the source of a new
+    /// flow up there.
+    pub const ACCESS_LIST: u32 = 2;
+    /// The service has an `allow` list: a source that matches no entry is
+    /// refused (without one, only `deny` entries refuse).
+    pub const ALLOW_LIST: u32 = 4;
 }
 
 impl Service4Key {

@@ -1,16 +1,18 @@
 //! Stage 2: lookup. Finds the flow a packet belongs to, or the service and
 //! backend a new flow goes to. Never writes.
 
+use aya_ebpf::maps::lpm_trie::Key;
 use fwd_common::{
+    access::{prefix_len, Access4Key, ALLOW},
     flow::{tcp_flags, DIR_FORWARD},
     hash::flow_hash4,
     maps::NO_BACKEND,
     service::{maglev_index, service_flags},
-    Backend4, Flow4, Reason, Service4Key, IPPROTO_ICMP, IPPROTO_TCP,
+    Backend4, Flow4, Reason, Service4, Service4Key, IPPROTO_ICMP, IPPROTO_TCP,
 };
 
 use crate::{
-    maps::{BACKENDS4, CT4, MAGLEV, SERVICES4},
+    maps::{ACCESS4, BACKENDS4, CT4, MAGLEV, SERVICES4},
     nat::Nat,
     parse::{Packet, ICMP_ECHO_REQUEST},
 };
@@ -112,6 +114,9 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
             return Ok(Lookup::AnswerEcho);
         }
     }
+    if service.flags & service_flags::ACCESS_LIST != 0 && !admitted(&service, key.src_addr) {
+        return Err(Reason::DropNotAllowed);
+    }
     if service.backend_count == 0 {
         return Ok(Lookup::Reject);
     }
@@ -141,6 +146,23 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
         backend_port,
         reopens,
     })))
+}
+
+/// Whether `service`'s `allow` and `deny` lists admit a new flow from
+/// `src_addr` (network order): see `fwd_common::access`.
+#[inline(always)]
+fn admitted(service: &Service4, src_addr: u32) -> bool {
+    let key = Key::new(
+        prefix_len(32),
+        Access4Key {
+            service_id_be: service.id.to_be(),
+            addr: src_addr,
+        },
+    );
+    match ACCESS4.get(&key) {
+        Some(&verdict) => verdict == ALLOW,
+        None => service.flags & service_flags::ALLOW_LIST == 0,
+    }
 }
 
 /// Whether TCP `flags` open a connection: a SYN without ACK, RST or FIN

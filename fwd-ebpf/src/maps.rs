@@ -4,15 +4,16 @@
 use aya_ebpf::{
     bindings::bpf_fib_lookup,
     macros::map,
-    maps::{Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
 };
 use fwd_common::{
+    access::Access4Key,
     budget::TokenBucket,
     frag::{Frag4, Frag4Key, MAX_PARKED_FRAME, PARKED_HEADER_LEN},
     maps::{
         DEFAULT_CT_ENTRIES, DEFAULT_MAGLEV_TABLES, FLOW_EVENTS_BYTES, FRAGMENTS_BYTES, MAGLEV_SIZE,
-        MAX_BACKENDS, MAX_FRAGMENTED, MAX_FRAG_ADDRS, MAX_IFINDEX, MAX_INTERFACES,
-        MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
+        MAX_ACCESS_ENTRIES, MAX_BACKENDS, MAX_FRAGMENTED, MAX_FRAG_ADDRS, MAX_IFINDEX,
+        MAX_INTERFACES, MAX_SERVICE_KEYS, REASON_STATS_ENTRIES,
     },
     Backend4, BackendStats, Flow4, Flow4Key, ReasonCounters, RelayConfig, Service4, Service4Key,
 };
@@ -21,6 +22,11 @@ use fwd_common::{
 #[map(name = "SERVICES4")]
 pub static SERVICES4: HashMap<Service4Key, Service4> =
     HashMap::with_max_entries(MAX_SERVICE_KEYS, 0);
+
+/// The `allow` and `deny` source prefixes of services (see
+/// `fwd_common::access`). Written by the loader.
+#[map(name = "ACCESS4")]
+pub static ACCESS4: LpmTrie<Access4Key, u32> = LpmTrie::with_max_entries(MAX_ACCESS_ENTRIES, 0);
 
 /// Backends by id. Written by the loader.
 #[map(name = "BACKENDS4")]

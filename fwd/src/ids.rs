@@ -131,6 +131,7 @@ mod tests {
             port: Some(80),
             protocols: vec![fwd_common::IPPROTO_TCP],
             mss_clamp: Default::default(),
+            access: Default::default(),
             backends: backends
                 .iter()
                 .map(|&(last, port)| PlannedBackend {

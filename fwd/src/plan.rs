@@ -40,6 +40,8 @@ pub struct PlannedService {
     /// MSS clamp of its TCP flows: its own `mss_clamp`, else the
     /// `[relay]` one.
     pub mss_clamp: MssClamp,
+    /// Who may open flows (`allow`, `deny`).
+    pub access: crate::config::Access,
 }
 
 impl PlannedService {
@@ -148,6 +150,7 @@ impl Plan {
                 protocols,
                 backends,
                 mss_clamp: s.mss_clamp.unwrap_or(config.relay.mss_clamp),
+                access: s.access.clone(),
             });
         }
         Ok(Plan {

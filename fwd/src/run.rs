@@ -340,6 +340,7 @@ mod tests {
             port: None,
             protocols: vec![fwd_common::IPPROTO_TCP, fwd_common::IPPROTO_UDP],
             mss_clamp: Default::default(),
+            access: Default::default(),
             backends: vec![PlannedBackend {
                 id: 0,
                 addr: Ipv4Addr::new(198, 19, 150, 195),

@@ -30,6 +30,7 @@ fn plan() -> Plan {
             port: Some(80),
             protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
             mss_clamp: Default::default(),
+            access: Default::default(),
             backends: vec![backend(0, 2), backend(1, 3)],
         }],
         settings: RelaySettings {

@@ -184,6 +184,18 @@ pub enum Problem {
         /// Line of its `listen`.
         other_line: usize,
     },
+    /// An `allow` or `deny` entry that is not `A.B.C.D` or `A.B.C.D/LEN`.
+    #[error("expected an IPv4 address or prefix (\"198.18.52.0/24\")")]
+    BadPrefix,
+    /// A prefix with bits set after its length.
+    #[error("has bits set beyond its length: did you mean {network}?")]
+    PrefixHostBits {
+        /// The prefix with those bits cleared.
+        network: String,
+    },
+    /// `allow = []`: nobody could connect.
+    #[error("an empty allow list refuses every client: remove it to admit every client")]
+    EmptyAllow,
     /// `snat` that is neither "auto" nor an IPv4 address.
     #[error("snat must be \"auto\" or an IPv4 address")]
     BadSnat,

@@ -96,8 +96,70 @@ pub struct Service {
     pub snat_at: Position,
     /// `mss_clamp`; `None`: the `[relay]` one.
     pub mss_clamp: Option<MssClamp>,
+    /// Who may open flows (`allow`, `deny`).
+    pub access: Access,
     /// `[service.health]`, defaults filled in.
     pub health: health::Health,
+}
+
+/// A service's `allow` and `deny` source prefixes (see
+/// `fwd_common::access`): `deny` is evaluated first; without an `allow`
+/// list every source not denied is admitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    /// `allow`; `None`: every source.
+    pub allow: Option<Vec<Prefix4>>,
+    /// `deny`.
+    pub deny: Vec<Prefix4>,
+}
+
+impl Access {
+    /// Whether a new flow from `src` is admitted.
+    pub fn admits(&self, src: Ipv4Addr) -> bool {
+        if self.deny.iter().any(|p| p.contains(src)) {
+            return false;
+        }
+        self.allow
+            .as_ref()
+            .is_none_or(|allow| allow.iter().any(|p| p.contains(src)))
+    }
+}
+
+/// An IPv4 prefix (`198.18.52.0/24`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Prefix4 {
+    /// The address (no bits set beyond `len`).
+    pub addr: Ipv4Addr,
+    /// Its length, 0 to 32.
+    pub len: u8,
+}
+
+impl Prefix4 {
+    /// The bits kept by the prefix.
+    pub fn mask(&self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0)
+    }
+
+    /// `addr` with the bits beyond `len` cleared.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// Whether `addr` is in the prefix.
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        u32::from(addr) & self.mask() == u32::from(self.addr) & self.mask()
+    }
+
+    /// Whether every address of `other` is in this prefix.
+    pub fn covers(&self, other: &Prefix4) -> bool {
+        self.len <= other.len && self.contains(other.addr)
+    }
+}
+
+impl fmt::Display for Prefix4 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
 }
 
 /// Where a service receives: the VIP and, unless whole-address, its port.

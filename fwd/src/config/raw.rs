@@ -24,6 +24,10 @@ pub(super) struct RawService {
     pub snat: Option<Spanned<String>>,
     /// `"auto"`, `"off"` or a number (see `mss_clamp.rs`).
     pub mss_clamp: Option<Spanned<super::mss_clamp::RawMssClamp>>,
+    /// Source prefixes that may open flows (`"198.18.52.0/24"`).
+    pub allow: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Source prefixes that may not (evaluated first).
+    pub deny: Option<Spanned<Vec<Spanned<String>>>>,
     /// `[service.health]` (see `health.rs`).
     pub health: Option<Spanned<super::validate::RawHealth>>,
 }

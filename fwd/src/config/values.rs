@@ -165,6 +165,35 @@ pub(super) fn snat(s: &str) -> Result<Option<Ipv4Addr>, Problem> {
     }
 }
 
+/// Parses an `allow` or `deny` entry: `"A.B.C.D/LEN"` (no bits set beyond
+/// LEN) or `"A.B.C.D"` (/32).
+pub(super) fn prefix(s: &str) -> Result<super::Prefix4, Problem> {
+    let s = s.trim();
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, l.trim().parse::<u8>().map_err(|_| Problem::BadPrefix)?),
+        None => (s, 32),
+    };
+    let addr = match addr.trim().parse::<Ipv4Addr>() {
+        Ok(a) => a,
+        Err(_) if addr.trim().parse::<Ipv6Addr>().is_ok() => return Err(Problem::Ipv6),
+        Err(_) => return Err(Problem::BadPrefix),
+    };
+    if len > 32 {
+        return Err(Problem::BadPrefix);
+    }
+    let prefix = super::Prefix4 { addr, len };
+    if prefix.network() != addr {
+        return Err(Problem::PrefixHostBits {
+            network: super::Prefix4 {
+                addr: prefix.network(),
+                len,
+            }
+            .to_string(),
+        });
+    }
+    Ok(prefix)
+}
+
 /// Parses `"LO-HI"` with 1024 <= LO <= HI <= 65535.
 pub(super) fn port_range(s: &str) -> Result<RangeInclusive<u16>, Problem> {
     let (lo, hi) = s.split_once('-').ok_or(Problem::BadPortRange)?;

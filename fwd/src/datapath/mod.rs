@@ -5,6 +5,7 @@
 //! integration tests (which build a [`Plan`] by hand and run the program
 //! with `BPF_PROG_TEST_RUN` through [`Datapath::program`]).
 
+mod access;
 mod attach;
 mod batch;
 pub mod bpffs;
@@ -88,6 +89,7 @@ pub struct Datapath {
     flow_events: Option<RingBuf<MapData>>,
     frag4: HashMap<MapData, Frag4Key, Frag4>,
     frag_addrs: HashMap<MapData, u32, u32>,
+    access: aya::maps::LpmTrie<MapData, fwd_common::access::Access4Key, u32>,
     /// Taken once by the reader of held fragments.
     fragments: Option<RingBuf<MapData>>,
     ct_capacity: u32,
@@ -212,6 +214,7 @@ impl Datapath {
             flow_events: Some(typed(&mut ebpf, names::FLOW_EVENTS)?),
             frag4: typed(&mut ebpf, names::FRAG4)?,
             frag_addrs: typed(&mut ebpf, names::FRAG_ADDRS4)?,
+            access: typed(&mut ebpf, names::ACCESS4)?,
             fragments: Some(typed(&mut ebpf, names::FRAGMENTS)?),
             ebpf,
             ct_capacity,
@@ -285,7 +288,9 @@ impl Datapath {
     /// table no service uses, then `SERVICES4` naming the new tables (a VIP
     /// switches to its new backends in one map update, never through a
     /// half-written table). Keys of `SERVICES4` not in the plan are removed.
-    /// Last, `FRAG_ADDRS4` (the VIPs and SNAT addresses).
+    /// The `allow`/`deny` entries of `ACCESS4` are written before the
+    /// services that use them and stale ones removed after. Last,
+    /// `FRAG_ADDRS4` (the VIPs and SNAT addresses).
     /// Nothing is written if the plan does not fit the maps.
     pub fn install(&mut self, plan: &Plan) -> Result<(), DatapathError> {
         check_fits(plan, self.maglev_tables / 2)?;
@@ -300,6 +305,7 @@ impl Datapath {
             ))?;
         }
         let tables = self.write_maglev_tables(plan)?;
+        let stale_access = self.write_access(plan)?;
         let answers = plan.echo_answers();
         let wanted: Vec<Service4Key> = plan
             .services
@@ -324,8 +330,8 @@ impl Datapath {
             let value = Service4 {
                 id: s.id,
                 backend_count: s.backends.iter().filter(|b| b.weight > 0).count() as u32,
+                flags: access::flags(&s.access),
                 maglev_table: tables[&s.id],
-                ..Default::default()
             };
             for key in s.keys() {
                 self.services.insert(key, value, 0).map_err(map_err(
@@ -345,6 +351,7 @@ impl Datapath {
                 .insert(key, value, 0)
                 .map_err(map_err(names::SERVICES4, "writing an echo answer"))?;
         }
+        self.remove_access(&stale_access)?;
         self.write_frag_addrs(plan)
     }
 

@@ -27,7 +27,7 @@ use crate::config::RelaySettings;
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
 
 /// Every map of the object: all are pinned, so counters survive restarts too.
-pub const MAPS: [&str; 19] = [
+pub const MAPS: [&str; 20] = [
     names::SERVICES4,
     names::BACKENDS4,
     names::MAGLEV,
@@ -47,6 +47,7 @@ pub const MAPS: [&str; 19] = [
     names::PARK_SCRATCH,
     names::NEW_FLOW_SCRATCH,
     names::FIB_SCRATCH,
+    names::ACCESS4,
 ];
 
 /// The definition of a map as the kernel reports it.

@@ -26,6 +26,7 @@ fn plan() -> Plan {
         port: None,
         protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
         mss_clamp: Default::default(),
+        access: Default::default(),
         backends: vec![PlannedBackend {
             id,
             addr: Ipv4Addr::new(198, 19, 0, 10),

@@ -107,6 +107,7 @@ mod tests {
             port: None,
             protocols: protocols.to_vec(),
             mss_clamp: Default::default(),
+            access: Default::default(),
             backends,
         }
     }

@@ -192,6 +192,7 @@ pub fn plan() -> Plan {
         port,
         protocols: protocols.to_vec(),
         mss_clamp: Default::default(),
+        access: Default::default(),
         backends,
     };
     // A whole-address service of every protocol relays ICMP echo too, as

@@ -63,6 +63,7 @@ fn plan(weights: [u32; 3]) -> Plan {
         port: Some(PORT),
         protocols: vec![IPPROTO_TCP],
         mss_clamp: Default::default(),
+        access: Default::default(),
         backends,
     });
     plan

@@ -10,10 +10,11 @@
 //!   `broken.rs`: rows that first break a map the loader owns;
 //! - `runner.rs`: runs rows and checks each (verdict, output bytes,
 //!   counters, connection table, flow events);
-//! - `scenarios.rs`, `maglev.rs`, `reject.rs`, `pinned.rs`: sequences a
-//!   row cannot express; `mss.rs`: MSS clamping, rows on a plan of its
+//! - `scenarios.rs`, `maglev.rs`, `reject.rs`, `pinned.rs`, `access.rs`:
+//!   sequences a row cannot express; `mss.rs`: MSS clamping, rows on a plan of its
 //!   own; `model.rs`: the SNAT ports expected.
 
+mod access;
 mod broken;
 mod case;
 mod fixtures;
@@ -28,6 +29,11 @@ mod runner;
 mod scenarios;
 
 use integration_test::prog_test_run::env::in_relay_netns;
+
+#[test]
+fn allow_and_deny_lists_decide_who_opens_flows() {
+    in_relay_netns(access::allow_and_deny_lists);
+}
 
 #[test]
 fn fixture_table() {

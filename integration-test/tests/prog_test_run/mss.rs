@@ -73,6 +73,7 @@ fn plan() -> (Plan, [u32; 3]) {
             port: Some(port),
             protocols: vec![IPPROTO_TCP],
             mss_clamp,
+            access: Default::default(),
             backends: vec![PlannedBackend {
                 id,
                 addr: BACKEND,

@@ -41,6 +41,7 @@ pub fn rejects_when_no_backend_is_usable() {
         port: Some(PORT),
         protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
         mss_clamp: Default::default(),
+        access: Default::default(),
         backends: vec![PlannedBackend {
             id: backend_id,
             addr: BACKEND,

@@ -404,3 +404,51 @@ fn positions_count_characters() {
         Position { line: 3, column: 1 }
     );
 }
+
+#[test]
+fn allow_and_deny_lists() {
+    let c = Config::parse(&svc("198.18.0.1", "\"198.19.0.1\"")).unwrap();
+    assert_eq!(c.services[0].access, Access::default(), "everyone");
+
+    let text = svc("198.18.0.1", "\"198.19.0.1\"")
+        + "allow = [\"198.18.52.0/24\", \"198.18.9.7\"]\ndeny = [\"198.18.52.128/25\"]\n";
+    let access = &Config::parse(&text).unwrap().services[0].access;
+    let p = |a, len| Prefix4 { addr: a, len };
+    assert_eq!(
+        access.allow,
+        Some(vec![
+            p(Ipv4Addr::new(198, 18, 52, 0), 24),
+            p(Ipv4Addr::new(198, 18, 9, 7), 32)
+        ])
+    );
+    assert_eq!(access.deny, vec![p(Ipv4Addr::new(198, 18, 52, 128), 25)]);
+    assert!(access.admits(Ipv4Addr::new(198, 18, 52, 1)));
+    assert!(
+        !access.admits(Ipv4Addr::new(198, 18, 52, 200)),
+        "deny first"
+    );
+    assert!(access.admits(Ipv4Addr::new(198, 18, 9, 7)));
+    assert!(!access.admits(Ipv4Addr::new(198, 18, 9, 8)), "not listed");
+
+    for (line, problem) in [
+        (
+            "allow = [\"198.18.52.1/24\"]",
+            Problem::PrefixHostBits {
+                network: "198.18.52.0/24".into(),
+            },
+        ),
+        ("allow = [\"198.18.52.0/33\"]", Problem::BadPrefix),
+        ("allow = [\"clients\"]", Problem::BadPrefix),
+        ("deny = [\"2001:db8::/32\"]", Problem::Ipv6),
+        ("allow = []", Problem::EmptyAllow),
+    ] {
+        let text = svc("198.18.0.1", "\"198.19.0.1\"") + line + "\n";
+        let key = if line.starts_with("deny") {
+            "[[service]] \"s\": deny"
+        } else {
+            "[[service]] \"s\": allow"
+        };
+        let found = one(&text, 5, key);
+        assert_eq!(found.problem, problem, "{line}");
+    }
+}

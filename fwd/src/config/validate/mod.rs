@@ -11,8 +11,8 @@ use super::{
     mss_clamp,
     raw::{RawBackend, RawFile, RawRelay, RawService},
     values::{self, BackendTarget},
-    BackendSpec, Config, ConfigError, ConfigWarning, Invalid, Listen, NamedBackend, Position,
-    Problem, Protocol, Service, Snat,
+    Access, BackendSpec, Config, ConfigError, ConfigWarning, Invalid, Listen, NamedBackend,
+    Position, Problem, Protocol, Service, Snat,
 };
 use crate::config::RelaySettings;
 
@@ -128,6 +128,40 @@ pub(super) fn validate(text: &str, raw: RawFile) -> Result<Config, ConfigError> 
     })
 }
 
+/// A service's `allow` and `deny` lists; `None` if an entry is bad.
+fn access(
+    v: &mut Validator<'_>,
+    label: &str,
+    allow: Option<&Spanned<Vec<Spanned<String>>>>,
+    deny: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Option<Access> {
+    let mut ok = true;
+    let mut list = |v: &mut Validator<'_>, key: &str, raw: &Spanned<Vec<Spanned<String>>>| {
+        let mut out = Vec::new();
+        for entry in raw.get_ref() {
+            match v.check(entry, &format!("{label}: {key}"), |s| values::prefix(s)) {
+                Some(p) => out.push(p),
+                None => ok = false,
+            }
+        }
+        out
+    };
+    let allow = allow.map(|raw| {
+        if raw.get_ref().is_empty() {
+            v.fail(
+                raw.span(),
+                &format!("{label}: allow"),
+                &"[]",
+                Problem::EmptyAllow,
+            );
+        }
+        list(v, "allow", raw)
+    });
+    let deny = deny.map(|raw| list(v, "deny", raw)).unwrap_or_default();
+    let empty_allow = allow.as_ref().is_some_and(Vec::is_empty);
+    (ok && !empty_allow).then_some(Access { allow, deny })
+}
+
 fn service(
     v: &mut Validator<'_>,
     index: usize,
@@ -194,10 +228,11 @@ fn service(
         None => Some(None),
     };
 
+    let access = access(v, &label, raw.allow.as_ref(), raw.deny.as_ref());
     let backends = backends(v, &label, &raw.backends, listen.as_ref(), backends_total);
     let health = health::health(v, &label, raw.health.as_ref(), listen.as_ref(), protocol);
 
-    match (listen, protocol, backends, snat, health, mss_clamp) {
+    match (listen, protocol, backends, snat, health, mss_clamp, access) {
         (
             Some(listen),
             Some(protocol),
@@ -205,6 +240,7 @@ fn service(
             Some(snat),
             Some(health),
             Some(mss_clamp),
+            Some(access),
         ) if ok => Some(Service {
             name,
             listen,
@@ -214,6 +250,7 @@ fn service(
             snat,
             snat_at,
             mss_clamp,
+            access,
             health,
         }),
         _ => None,

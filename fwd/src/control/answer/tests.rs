@@ -29,6 +29,7 @@ fn plan() -> Plan {
         port: None,
         protocols: vec![IPPROTO_TCP, IPPROTO_UDP],
         mss_clamp: Default::default(),
+        access: Default::default(),
         backends: vec![backend(id, 10 + id as u8)],
     };
     Plan {
