@@ -77,8 +77,8 @@ pub struct FlowEvent {
     pub proto: u8,
     /// One of [`end_reason`] (end events).
     pub end_reason: u8,
-    /// Padding; zero.
-    pub pad: u8,
+    /// [`start_flags`] (start events; zero in end events).
+    pub flags: u8,
     /// Padding; zero.
     pub pad2: u32,
     /// Client -> backend packets and IPv4 bytes (end events).
@@ -87,6 +87,21 @@ pub struct FlowEvent {
     pub to_client: Counter,
 }
 const _: () = assert!(core::mem::size_of::<FlowEvent>() == 88);
+
+/// Bits of [`FlowEvent::flags`] in a start event.
+pub mod start_flags {
+    /// The flow's first packet could have been answered: a TCP SYN whose
+    /// checksum the relay verified (complete, header and data at most 64
+    /// bytes) and which arrived with a TTL of at least
+    /// [`ANSWERABLE_MIN_TTL`], so that it does not expire between the
+    /// relay and the backend. Passive health follows only such attempts:
+    /// a client cannot forge a failure of the backend with SYNs the backend
+    /// would drop (see `fwd::health::passive`).
+    pub const ANSWERABLE: u8 = 1;
+    /// The least TTL of an [`ANSWERABLE`] SYN on arrival: the usual initial
+    /// TTLs are 64, 128 and 255, so a client within 32 hops still counts.
+    pub const ANSWERABLE_MIN_TTL: u8 = 32;
+}
 
 /// Whether a TCP flow whose halves saw the flags `a` and `b` has ended: a
 /// RST either way, or a FIN both ways. The datapath sends the end event on
@@ -211,7 +226,7 @@ impl FlowEvent {
         self.kind = kind;
         self.proto = key.proto;
         self.end_reason = end_reason;
-        self.pad = 0;
+        self.flags = 0;
         self.pad2 = 0;
         self.to_backend = counter(forward);
         self.to_client = counter(reply);

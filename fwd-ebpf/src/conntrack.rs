@@ -286,7 +286,13 @@ fn create(pkt: &Packet, new: &NewFlow, now: u64, cache: EgressCache) -> Result<N
     match CT4.insert(key, forward, BPF_NOEXIST as u64) {
         Ok(()) => {
             count_backend(forward, pkt, true);
-            emit(Event::Start, key, forward, Some(reply), now);
+            emit(
+                Event::Start(new.start_flags),
+                key,
+                forward,
+                Some(reply),
+                now,
+            );
             Ok(Nat::of(forward))
         }
         Err(e) => {

@@ -11,8 +11,8 @@ use crate::maps::{EVENTS_LOST, FLOW_EVENTS};
 /// What happened to a flow.
 #[derive(Clone, Copy)]
 pub enum Event {
-    /// It started.
-    Start,
+    /// It started; `fwd_common::events::start_flags`.
+    Start(u8),
     /// It ended, for this reason (a `fwd_common::events::end_reason`).
     End(u8),
 }
@@ -23,9 +23,9 @@ pub enum Event {
 /// ring's memory (`FlowEvent::fill`), never on the stack.
 #[inline(always)]
 pub fn emit(event: Event, key: &Flow4Key, half: &Flow4, other: Option<&Flow4>, now: u64) {
-    let (kind, end_reason) = match event {
-        Event::Start => (EVENT_START, end_reason::NONE),
-        Event::End(reason) => (EVENT_END, reason),
+    let (kind, end_reason, flags) = match event {
+        Event::Start(flags) => (EVENT_START, end_reason::NONE, flags),
+        Event::End(reason) => (EVENT_END, reason, 0),
     };
     let Some(mut entry) = FLOW_EVENTS.reserve::<FlowEvent>(0) else {
         if let Some(lost) = EVENTS_LOST.get_ptr_mut(0) {
@@ -36,6 +36,8 @@ pub fn emit(event: Event, key: &Flow4Key, half: &Flow4, other: Option<&Flow4>, n
     };
     // SAFETY: the reserved entry is FlowEvent-sized memory of this run;
     // `fill` writes every field before it is submitted.
-    unsafe { &mut *entry.as_mut_ptr() }.fill(kind, end_reason, key, half, other, now);
+    let event = unsafe { &mut *entry.as_mut_ptr() };
+    event.fill(kind, end_reason, key, half, other, now);
+    event.flags = flags;
     entry.submit(0);
 }

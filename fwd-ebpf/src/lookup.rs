@@ -50,6 +50,9 @@ pub struct NewFlow {
     /// The packet is a SYN reusing the tuple of a closed flow, which
     /// conntrack ends before it creates this one.
     pub reopens: bool,
+    /// `fwd_common::events::start_flags` of its start event (set by the
+    /// entry point, see `crate::answerable`).
+    pub start_flags: u8,
 }
 
 impl NewFlow {
@@ -145,6 +148,7 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
         backend,
         backend_port,
         reopens,
+        start_flags: 0,
     })))
 }
 

@@ -21,6 +21,7 @@
 #![allow(missing_docs)]
 
 mod access;
+mod answerable;
 mod conntrack;
 mod csum;
 mod events;
@@ -106,8 +107,12 @@ fn relay(ctx: &XdpContext, ip: &parse::Ipv4) -> Result<Reason, Reason> {
         Lookup::Relay(target) => target,
     };
     // Any other packet pays this one test.
+    let mut target = target;
     if pkt.tcp_flags & tcp_flags::SYN != 0 {
         mss::clamp(ctx, &pkt, &target)?;
+        if let Target::New(new) = &mut target {
+            new.start_flags = answerable::start_flags(ctx, &pkt);
+        }
     }
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };

@@ -11,6 +11,15 @@
 //! RST without SYN means it refused; neither after `syn_timeout` means it
 //! did not answer. Refused and unanswered attempts are failures.
 //!
+//! Only attempts that could have succeeded are followed, so that a client
+//! cannot take a backend out with SYNs the backend would drop: the
+//! datapath marks a start event [`start_flags::ANSWERABLE`] when the SYN's
+//! TCP checksum is right (verified for segments of at most 64 bytes) and
+//! its TTL on arrival is at least `ANSWERABLE_MIN_TTL` (32), so that it
+//! does not expire before the backend. A SYN with a partial checksum (sent
+//! through a veth with TX checksum offload on the relay host itself) is
+//! relayed but not followed.
+//!
 //! Bounded: at most [`MAX_QUEUED`] attempts wait in the inbox and
 //! [`MAX_WATCHED_PER_BACKEND`] per backend are followed; the rest are not
 //! looked at (passive health samples, it does not need every flow). Events
@@ -23,7 +32,7 @@ use std::{
 };
 
 use fwd_common::{
-    events::{FlowEvent, EVENT_START},
+    events::{start_flags, FlowEvent, EVENT_START},
     flow::tcp_flags,
     Flow4, Flow4Key, IPPROTO_TCP,
 };
@@ -45,9 +54,13 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// The attempt a start event reports, if it is a TCP flow.
+    /// The attempt a start event reports, if it is a TCP flow whose SYN
+    /// could have been answered ([`start_flags::ANSWERABLE`]).
     pub fn of(event: &FlowEvent) -> Option<Attempt> {
-        if event.kind != EVENT_START || event.proto != IPPROTO_TCP {
+        if event.kind != EVENT_START
+            || event.proto != IPPROTO_TCP
+            || event.flags & start_flags::ANSWERABLE == 0
+        {
             return None;
         }
         Some(Attempt {

@@ -267,6 +267,16 @@ impl PacketBuilder {
         self
     }
 
+    /// TCP only: sends a checksum off by one, as a corrupted or forged
+    /// segment would carry.
+    pub fn tcp_bad_checksum(mut self) -> Self {
+        match &mut self.ip_mut().l4 {
+            L4::Tcp { bad_checksum, .. } => *bad_checksum = true,
+            other => panic!("tcp_bad_checksum on {other:?}"),
+        }
+        self
+    }
+
     /// UDP only: sends checksum 0 ("no checksum", RFC 768) instead of
     /// computing one.
     pub fn udp_zero_checksum(mut self) -> Self {

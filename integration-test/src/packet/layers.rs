@@ -61,6 +61,8 @@ pub(super) enum L4 {
         flags: u8,
         /// TCP options, padding included (a multiple of 4 bytes).
         options: Vec<u8>,
+        /// Send a checksum off by one (a corrupted or forged segment).
+        bad_checksum: bool,
     },
     Udp {
         src_port: u16,
@@ -80,6 +82,7 @@ impl L4 {
             dst_port,
             flags,
             options: Vec::new(),
+            bad_checksum: false,
         }
     }
 

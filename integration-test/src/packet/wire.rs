@@ -213,13 +213,16 @@ enum Pseudo<'a> {
 /// The transport header and payload, checksum included.
 fn segment(ip: &Ip, pseudo: Pseudo<'_>) -> Vec<u8> {
     let mut seg = Vec::with_capacity(20 + ip.payload.len());
+    let mut corrupt = false;
     let (check_at, zero_checksum) = match &ip.l4 {
         L4::Tcp {
             src_port,
             dst_port,
             flags,
             options,
+            bad_checksum,
         } => {
+            corrupt = *bad_checksum;
             let ack = if flags & 0x10 != 0 { TCP_ACK } else { 0 };
             seg.extend_from_slice(&src_port.to_be_bytes());
             seg.extend_from_slice(&dst_port.to_be_bytes());
@@ -268,6 +271,9 @@ fn segment(ip: &Ip, pseudo: Pseudo<'_>) -> Vec<u8> {
     if is_udp && c == 0 {
         // A computed zero is sent as all ones: zero means "no checksum".
         c = 0xffff;
+    }
+    if corrupt {
+        c = c.wrapping_add(1);
     }
     seg[check_at..check_at + 2].copy_from_slice(&c.to_be_bytes());
     seg

@@ -247,3 +247,56 @@ fn passive_health_leaves_a_zone_that_stops_answering_before_the_checks_do() {
     assert!(sample(&m, &reset).unwrap_or(0.0) >= 1.0, "{m}");
     z.relay.stop().unwrap();
 }
+
+/// Passive health counts only attempts that could have succeeded: SYNs
+/// with a bad TCP checksum, which every backend drops unanswered, sent
+/// from many client ports (so both zones get several), leave both zones up
+/// and a real client connecting. (Before, three such SYNs took a backend
+/// out until the active checks brought it back.)
+#[test]
+fn syns_with_a_bad_checksum_do_not_take_a_backend_out() {
+    use integration_test::{packet::PacketBuilder, raw::send_ipv4, topology::CLIENT_ADDR};
+    use std::net::{SocketAddr, SocketAddrV4};
+
+    let z = start(&[
+        "interval = \"10s\"",
+        "fall = 3",
+        "syn_timeout = \"1s\"",
+        "passive_failures = 2",
+    ]);
+    let SocketAddr::V4(to) = service_addr() else {
+        panic!("IPv4 only")
+    };
+    let forged: Vec<Vec<u8>> = (0..20)
+        .map(|i| {
+            let from = SocketAddrV4::new(CLIENT_ADDR, 43_000 + i);
+            let frame = PacketBuilder::tcp(from, to, fwd_common::flow::tcp_flags::SYN)
+                .tcp_bad_checksum()
+                .build();
+            frame[14..].to_vec()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = forged.iter().map(Vec::as_slice).collect();
+    z.topo
+        .client
+        .ns
+        .enter(|| send_ipv4(&refs))
+        .unwrap()
+        .unwrap();
+    // Twice the SYN timeout and the monitor's slack: long enough for the
+    // unanswered attempts to have counted, had they been followed.
+    thread::sleep(Duration::from_secs(2) + SLACK * 2);
+    for i in 0..2 {
+        let h = z.health(i);
+        assert_eq!(h["state"], "up", "backend {i}: {h:#}\n{}", z.relay.log());
+        assert_eq!(h["passive_failures"], 0, "backend {i}: {h:#}");
+    }
+    let stream = z
+        .topo
+        .client
+        .ns
+        .tcp_connect(service_addr(), Duration::from_secs(5))
+        .expect("a real client connects");
+    drop(stream);
+    z.relay.stop().unwrap();
+}

@@ -61,6 +61,11 @@ fn snat_ports_are_keyed_by_a_secret_of_each_datapath() {
 }
 
 #[test]
+fn start_events_say_whether_a_syn_could_have_been_answered() {
+    in_relay_netns(scenarios::answerable_syns);
+}
+
+#[test]
 fn flow_events_report_start_and_end_with_counters() {
     in_relay_netns(scenarios::flow_events);
 }

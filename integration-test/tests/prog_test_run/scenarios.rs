@@ -254,3 +254,35 @@ pub fn keyed_snat_ports() {
     assert_ne!(keys[0], keys[1], "each datapath its own secret");
     assert_ne!(chosen[0], chosen[1], "the same flows, other ports");
 }
+
+/// Start events say whether a new TCP flow's SYN could have been answered
+/// (what passive health follows): a SYN with a right checksum, with or
+/// without options, arriving with TTL 64 could; one with a bad checksum,
+/// or arriving with TTL 20 (it may expire before the backend), could not.
+/// All are relayed alike.
+pub fn answerable_syns() {
+    use fwd_common::events::start_flags::ANSWERABLE;
+    let mut dp = env::datapath();
+    let mut ring = dp.take_flow_events().expect("the flow event ring");
+    let syn = |port| PacketBuilder::tcp(sa(CLIENT, port), sa(VIP, VIP_TCP_PORT), SYN);
+    for (name, frame, flags) in [
+        ("a right SYN", syn(41_001), ANSWERABLE),
+        (
+            "a right SYN with options",
+            syn(41_002).tcp_options(&[2, 4, 0x05, 0xb4, 4, 2, 1, 1]),
+            ANSWERABLE,
+        ),
+        ("a bad checksum", syn(41_003).tcp_bad_checksum(), 0),
+        ("TTL 20", syn(41_004).ttl(20), 0),
+    ] {
+        let out = run(&mut dp, ifindex(CLIENT_IF), &from_client(frame));
+        assert_eq!(out.action, xdp_action::REDIRECT, "{name}: relayed");
+        let events = drain_events(&mut ring);
+        assert_eq!(events.len(), 1, "{name}: {events:?}");
+        assert_eq!(
+            (events[0].kind, events[0].flags),
+            (EVENT_START, flags),
+            "{name}"
+        );
+    }
+}

@@ -34,17 +34,20 @@ fn flow(
     )
 }
 
-/// The start event the datapath sends for `flow`.
+/// The start event the datapath sends for `flow`, whose SYN could have
+/// been answered.
 fn start(flow: &[(Flow4Key, Flow4); 2]) -> FlowEvent {
     let [(fkey, forward), (_, reply)] = flow;
-    FlowEvent::new(
+    let mut event = FlowEvent::new(
         EVENT_START,
         end_reason::NONE,
         fkey,
         forward,
         Some(reply),
         forward.created_ns,
-    )
+    );
+    event.flags = start_flags::ANSWERABLE;
+    event
 }
 
 #[test]
@@ -63,6 +66,11 @@ fn a_start_event_gives_the_reply_key() {
     let mut udp = start(&f);
     udp.proto = IPPROTO_UDP;
     assert_eq!(Attempt::of(&udp), None);
+    // A SYN the backend would have dropped (bad checksum, expiring TTL):
+    // not followed, so it can never count as a failure.
+    let mut unanswerable = start(&f);
+    unanswerable.flags = 0;
+    assert_eq!(Attempt::of(&unanswerable), None);
 }
 
 #[test]
