@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use fwd_common::{
     events::{end_reason, FlowEvent},
-    flow::{flow_state, FlowState, DIR_FORWARD},
+    flow::{flow_state, tcp_flags, FlowState, DIR_FORWARD},
     Flow4, Flow4Key,
 };
 use log::debug;
@@ -83,6 +83,38 @@ pub(crate) fn timeout(state: FlowState, settings: &RelaySettings) -> Duration {
     }
 }
 
+/// Highest well-known port (RFC 4787 REQ-5a: UDP mappings to such
+/// destination ports may have shorter timers).
+const WELL_KNOWN_MAX: u16 = 1023;
+
+/// The idle timeout of the flow whose halves are `forward` and `reply`, in
+/// `state`: the state's, shortened for a one-exchange UDP flow to a
+/// well-known backend port (`udp_single_timeout`) and for a TCP flow closed
+/// by a FIN each way (`tcp_closed_timeout`), so that their SNAT ports come
+/// back sooner.
+pub(crate) fn flow_timeout(
+    state: FlowState,
+    forward: &Flow4,
+    reply: &Flow4,
+    settings: &RelaySettings,
+) -> Duration {
+    let fin = |h: &Flow4| h.tcp_flags & tcp_flags::FIN != 0;
+    let rst = (forward.tcp_flags | reply.tcp_flags) & tcp_flags::RST != 0;
+    match state {
+        FlowState::Udp
+            if forward.packets <= 1
+                && reply.packets <= 1
+                && u16::from_be(forward.nat_dst_port) <= WELL_KNOWN_MAX =>
+        {
+            settings.udp_single.min(settings.udp)
+        }
+        FlowState::TcpClosing if fin(forward) && fin(reply) && !rst => {
+            settings.tcp_closed.min(settings.tcp_transitory)
+        }
+        state => timeout(state, settings),
+    }
+}
+
 /// Decides the fate of one flow of protocol `proto` at `now_ns`
 /// (CLOCK_MONOTONIC, the clock of `bpf_ktime_get_coarse_ns`).
 pub(crate) fn decide(
@@ -95,7 +127,7 @@ pub(crate) fn decide(
         Halves::Pair { forward, reply } => {
             let state = flow_state(proto, forward.tcp_flags, reply.tcp_flags);
             let idle_ns = now_ns.saturating_sub(last_activity(forward).max(last_activity(reply)));
-            if u128::from(idle_ns) > timeout(state, settings).as_nanos() {
+            if u128::from(idle_ns) > flow_timeout(state, forward, reply, settings).as_nanos() {
                 Decision::ExpireTimeout
             } else {
                 Decision::Keep {

@@ -30,7 +30,9 @@
 //! tcp_established_timeout = "2h4m"
 //! tcp_transitory_timeout = "4m"
 //! tcp_opening_timeout = "2m"
+//! tcp_closed_timeout = "2m"
 //! udp_timeout = "5m"
+//! udp_single_timeout = "30s"
 //! gc_interval = "10s"
 //! dns_servers = ["198.18.0.53"]  # default: those of /etc/resolv.conf
 //! mss_clamp = "auto"           # "auto" (default), "off" or 536..=65495

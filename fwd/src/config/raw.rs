@@ -61,6 +61,8 @@ pub(super) struct RawRelay {
     pub tcp_transitory_timeout: Option<Spanned<String>>,
     pub tcp_opening_timeout: Option<Spanned<String>>,
     pub udp_timeout: Option<Spanned<String>>,
+    pub udp_single_timeout: Option<Spanned<String>>,
+    pub tcp_closed_timeout: Option<Spanned<String>>,
     pub icmp_timeout: Option<Spanned<String>>,
     pub gc_interval: Option<Spanned<String>>,
     pub max_services: Option<Spanned<i64>>,

@@ -23,6 +23,13 @@ pub struct RelaySettings {
     pub tcp_opening: Duration,
     /// Idle timeout of a UDP flow.
     pub udp: Duration,
+    /// Idle timeout of a UDP flow to a well-known backend port (below
+    /// 1024, RFC 4787 REQ-5a) that saw at most one datagram each way (a
+    /// DNS or NTP exchange).
+    pub udp_single: Duration,
+    /// Idle timeout of a TCP flow closed by a FIN each way (the time a
+    /// closed connection holds its SNAT port, like TIME_WAIT).
+    pub tcp_closed: Duration,
     /// Idle timeout of an ICMP echo session (RFC 5508 REQ-2: at least 60 s).
     pub icmp: Duration,
     /// How often the GC scans `CT4`.
@@ -43,6 +50,8 @@ impl Default for RelaySettings {
             tcp_transitory: Duration::from_secs(4 * 60),
             tcp_opening: Duration::from_secs(2 * 60),
             udp: Duration::from_secs(5 * 60),
+            udp_single: Duration::from_secs(30),
+            tcp_closed: Duration::from_secs(2 * 60),
             icmp: Duration::from_secs(60),
             gc_interval: Duration::from_secs(10),
             max_services: 64,

@@ -85,6 +85,92 @@ fn timeouts_by_state() {
     }
 }
 
+/// A one-exchange UDP flow to a well-known backend port expires after
+/// `udp_single_timeout` (30 s), any other UDP flow after `udp_timeout`; a
+/// TCP flow closed by a FIN each way after `tcp_closed_timeout` (2 min),
+/// one half-closed or reset after `tcp_transitory_timeout` (4 min).
+#[test]
+fn one_exchange_udp_and_closed_tcp_expire_sooner() {
+    let s = settings();
+    let cases = [
+        // (proto, backend port, packets each way, fwd flags, reply flags, idle s, expired?)
+        (IPPROTO_UDP, 53, [1, 1], 0, 0, 29, false),
+        (IPPROTO_UDP, 53, [1, 1], 0, 0, 31, true),
+        (IPPROTO_UDP, 53, [1, 0], 0, 0, 31, true),
+        (IPPROTO_UDP, 53, [2, 1], 0, 0, 31, false),
+        (IPPROTO_UDP, 53, [2, 1], 0, 0, 301, true),
+        (IPPROTO_UDP, 5353, [1, 1], 0, 0, 31, false),
+        (
+            IPPROTO_TCP,
+            443,
+            [5, 5],
+            SYN | ACK | FIN,
+            SYN | ACK | FIN,
+            119,
+            false,
+        ),
+        (
+            IPPROTO_TCP,
+            443,
+            [5, 5],
+            SYN | ACK | FIN,
+            SYN | ACK | FIN,
+            121,
+            true,
+        ),
+        (
+            IPPROTO_TCP,
+            443,
+            [5, 5],
+            SYN | ACK | FIN,
+            SYN | ACK,
+            121,
+            false,
+        ),
+        (
+            IPPROTO_TCP,
+            443,
+            [5, 5],
+            SYN | ACK | FIN,
+            SYN | ACK | FIN | RST,
+            121,
+            false,
+        ),
+        (
+            IPPROTO_TCP,
+            443,
+            [5, 5],
+            SYN | ACK | FIN,
+            SYN | ACK | FIN | RST,
+            241,
+            true,
+        ),
+    ];
+    for (proto, bport, packets, ff, rf, idle, expired) in cases {
+        let mut f = flow(proto, 40000, 20000, idle, ff, rf);
+        f[0].1.nat_dst_port = port(bport);
+        f[0].1.packets = packets[0];
+        f[1].1.packets = packets[1];
+        let d = decide(proto, pair(&f), NOW, &s);
+        assert_eq!(
+            d == Decision::ExpireTimeout,
+            expired,
+            "{proto} :{bport} {packets:?} {ff:#x} {rf:#x} {idle}s: {d:?}"
+        );
+    }
+    // Never longer than the state's own timeout.
+    let short = RelaySettings {
+        udp: Duration::from_secs(20),
+        ..settings()
+    };
+    let mut f = flow(IPPROTO_UDP, 40000, 20000, 25, 0, 0);
+    f[0].1.nat_dst_port = port(53);
+    assert_eq!(
+        decide(IPPROTO_UDP, pair(&f), NOW, &short),
+        Decision::ExpireTimeout
+    );
+}
+
 #[test]
 fn last_activity_is_the_later_half() {
     let mut f = flow(IPPROTO_UDP, 40000, 20000, 400, 0, 0);

@@ -65,7 +65,9 @@ max_flows = 2048
 tcp_established_timeout = "3h"
 tcp_transitory_timeout = "5m"
 tcp_opening_timeout = "30s"
+tcp_closed_timeout = "90s"
 udp_timeout = "10m"
+udp_single_timeout = "20s"
 gc_interval = "1s"
 mss_clamp = "off"
 "#;
@@ -103,6 +105,8 @@ mss_clamp = "off"
     assert_eq!(c.relay.tcp_established, Duration::from_secs(3 * 3600));
     assert_eq!(c.relay.tcp_transitory, Duration::from_secs(300));
     assert_eq!(c.relay.tcp_opening, Duration::from_secs(30));
+    assert_eq!(c.relay.tcp_closed, Duration::from_secs(90));
+    assert_eq!(c.relay.udp_single, Duration::from_secs(20));
     assert_eq!(c.relay.udp, Duration::from_secs(600));
     assert_eq!(c.relay.gc_interval, Duration::from_secs(1));
     assert_eq!(c.relay.mss_clamp, MssClamp::Off);
@@ -121,6 +125,8 @@ fn defaults() {
     assert_eq!(c.relay.tcp_established, Duration::from_secs(7440));
     assert_eq!(c.relay.tcp_transitory, Duration::from_secs(240));
     assert_eq!(c.relay.tcp_opening, Duration::from_secs(120));
+    assert_eq!(c.relay.tcp_closed, Duration::from_secs(120));
+    assert_eq!(c.relay.udp_single, Duration::from_secs(30));
     assert_eq!(c.relay.udp, Duration::from_secs(300));
     assert_eq!(c.relay.gc_interval, Duration::from_secs(10));
     assert_eq!(c.relay.ct_entries(), 262144);

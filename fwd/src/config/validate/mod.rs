@@ -485,6 +485,22 @@ fn relay(v: &mut Validator<'_>, raw: RawRelay) -> (RelaySettings, Vec<ConfigWarn
         &mut s.udp,
         Some((RFC_UDP, "RFC 4787 REQ-5")),
     );
+    // Shorter than RFC 4787 REQ-5's 2 minutes, which REQ-5a allows for
+    // well-known destination ports: only such flows get it.
+    timeout(
+        &raw.udp_single_timeout,
+        "[relay] udp_single_timeout",
+        &mut s.udp_single,
+        None,
+    );
+    // Shorter than RFC 5382 REQ-5's 4-minute transitory minimum on purpose
+    // (netfilter's TIME_WAIT is 2 minutes): warned about below that.
+    timeout(
+        &raw.tcp_closed_timeout,
+        "[relay] tcp_closed_timeout",
+        &mut s.tcp_closed,
+        None,
+    );
     timeout(
         &raw.icmp_timeout,
         "[relay] icmp_timeout",
