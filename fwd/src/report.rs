@@ -100,6 +100,42 @@ pub(crate) fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String
     }
     out += &table(&rows);
 
+    let listed: Vec<_> = config
+        .services
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.access.allow.is_some() || !s.access.deny.is_empty())
+        .collect();
+    if !listed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nwho may open flows (deny first; other services: everyone)"
+        );
+        let mut rows = vec![row(["SERVICE ID", "NAME", "ALLOW", "DENY"])];
+        let prefixes = |list: &[crate::config::Prefix4]| {
+            list.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for (id, s) in listed {
+            rows.push(vec![
+                id.to_string(),
+                s.name.clone(),
+                s.access
+                    .allow
+                    .as_deref()
+                    .map_or_else(|| "everyone".to_string(), prefixes),
+                if s.access.deny.is_empty() {
+                    "-".to_string()
+                } else {
+                    prefixes(&s.access.deny)
+                },
+            ]);
+        }
+        out += &table(&rows);
+    }
+
     let r = &config.relay;
     let d = |d| humantime::format_duration(d).to_string();
     let _ = writeln!(out, "\nrelay");
@@ -114,7 +150,11 @@ pub(crate) fn render(config: &Config, facts: Result<&HostFacts, &str>) -> String
         ]),
         row(["tcp_established_timeout", &d(r.tcp_established)]),
         row(["tcp_transitory_timeout", &d(r.tcp_transitory)]),
+        row(["tcp_opening_timeout", &d(r.tcp_opening)]),
+        row(["tcp_closed_timeout", &d(r.tcp_closed)]),
         row(["udp_timeout", &d(r.udp)]),
+        row(["udp_single_timeout", &d(r.udp_single)]),
+        row(["icmp_timeout", &d(r.icmp)]),
         row(["gc_interval", &d(r.gc_interval)]),
         row(["mss_clamp", &r.mss_clamp.to_string()]),
     ]);
@@ -193,6 +233,18 @@ mod tests {
         assert!(line.contains("tcp    1360 "), "its own clamp:\n{out}");
         let line = out.lines().find(|l| l.contains("aix-01")).unwrap();
         assert!(line.contains("any    auto "), "the relay's:\n{out}");
+
+        assert!(out.contains("udp_single_timeout       30s"), "{out}");
+        assert!(!out.contains("who may open flows"), "no lists:\n{out}");
+
+        let text = "[[service]]\nname = \"web\"\nlisten = \"198.18.100.1:443\"\n\
+                    backends = [\"198.19.0.10\"]\nallow = [\"198.18.52.0/24\", \"198.18.9.7\"]\n\
+                    deny = [\"198.18.52.128/25\"]\n";
+        let out = render(&Config::parse(text).unwrap(), Err("not looked at"));
+        assert!(
+            out.contains("0           web   198.18.52.0/24 198.18.9.7/32  198.18.52.128/25"),
+            "{out}"
+        );
 
         let out = render(&config, Err("netlink refused"));
         assert!(
