@@ -9,6 +9,12 @@ pub const SERVICES4: &str = "SERVICES4";
 /// `Array<Backend4>` indexed by backend id. Written by the loader, read by the
 /// datapath when it starts a flow.
 pub const BACKENDS4: &str = "BACKENDS4";
+/// `ProgramArray` of one entry: the full program (`fwd_xdp_full`), which
+/// the attached program (`fwd_xdp`, the fast path) tail-calls for every
+/// packet it does not handle itself. Written by the loader.
+pub const PROGRAMS: &str = "PROGRAMS";
+/// The slot of the full program in [`PROGRAMS`].
+pub const PROGRAMS_FULL: u32 = 0;
 /// `LpmTrie<Access4Key, u32>`: the `allow` and `deny` source prefixes of
 /// the services that have them (see [`crate::access`]). Written by the
 /// loader, read by the datapath when it starts a flow.

@@ -144,14 +144,32 @@ fn refresh(pkt: &Packet, flow: *mut Flow4, now: u64, cache: Option<EgressCache>)
     if let Some(c) = cache {
         c.store(f);
     }
-    f.last_seen_ns = now;
-    f.packets += 1;
-    f.bytes += pkt.ip_len as u64;
+    touch(pkt, f, now);
     if pkt.key.proto == IPPROTO_TCP && f.tcp_flags | pkt.tcp_flags != f.tcp_flags {
         tcp_transition(pkt, f, now);
     }
     count_backend(f, pkt, false);
     Nat::of(f)
+}
+
+/// Refreshes the half `flow` of an established flow for `pkt`, which adds
+/// no TCP flag to it and whose egress is cached (the fast path, see
+/// `crate::fast`): what [`commit`] does for such a packet.
+#[inline(always)]
+pub fn established(pkt: &Packet, flow: *mut Flow4, now: u64) -> Nat {
+    // SAFETY: as in `refresh`.
+    let f = unsafe { &mut *flow };
+    touch(pkt, f, now);
+    count_backend(f, pkt, false);
+    Nat::of(f)
+}
+
+/// The packet `pkt` in its half `f`: timestamp and counters.
+#[inline(always)]
+fn touch(pkt: &Packet, f: &mut Flow4, now: u64) {
+    f.last_seen_ns = now;
+    f.packets += 1;
+    f.bytes += pkt.ip_len as u64;
 }
 
 /// The rare TCP path, taken when a packet adds flags to its half: looks at

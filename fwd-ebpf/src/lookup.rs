@@ -70,6 +70,27 @@ impl NewFlow {
     }
 }
 
+/// The service `pkt` is addressed to: its VIP and port, else its VIP's
+/// whole-address service.
+#[inline(always)]
+pub fn service_of(pkt: &Packet) -> Option<Service4> {
+    let key = &pkt.key;
+    let mut skey = Service4Key {
+        addr: key.dst_addr,
+        port: key.dst_port,
+        proto: key.proto,
+        pad: 0,
+    };
+    // SAFETY: service entries are written whole by the loader; a value read
+    // during an update is either the old or the new service (both valid).
+    if let Some(s) = unsafe { SERVICES4.get(skey) } {
+        return Some(*s);
+    }
+    skey.port = 0;
+    // SAFETY: as above.
+    unsafe { SERVICES4.get(skey) }.copied()
+}
+
 /// Finds the flow of `pkt`, or the backend for a new one. A SYN that
 /// reuses the tuple of a closed TCP flow is a new flow: its backend is
 /// chosen anew, so a backend drained, down or removed since gets no new
@@ -85,24 +106,7 @@ pub fn lookup(pkt: &Packet) -> Result<Lookup, Reason> {
         reopens = true;
     }
     let key = &pkt.key;
-    let mut skey = Service4Key {
-        addr: key.dst_addr,
-        port: key.dst_port,
-        proto: key.proto,
-        pad: 0,
-    };
-    // SAFETY: service entries are written whole by the loader; a value read
-    // during an update is either the old or the new service (both valid).
-    let service = match unsafe { SERVICES4.get(skey) } {
-        Some(s) => *s,
-        None => {
-            skey.port = 0;
-            match unsafe { SERVICES4.get(skey) } {
-                Some(s) => *s,
-                None => return Err(Reason::PassNoService),
-            }
-        }
-    };
+    let service = service_of(pkt).ok_or(Reason::PassNoService)?;
     // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
     // the kernel's to answer (it resets unknown connections).
     if key.proto == IPPROTO_TCP && !opens(pkt.tcp_flags) {

@@ -1,5 +1,8 @@
-//! The fwd XDP program: full NAT of IPv4 TCP, UDP and ICMP echo from VIPs to
-//! backends.
+//! The fwd XDP programs: full NAT of IPv4 TCP, UDP and ICMP echo from VIPs
+//! to backends. The attached program, [`fwd_xdp`], is the fast path
+//! (`fast`: established flows with a cached route, and packets to no VIP);
+//! it tail-calls [`fwd_xdp_full`] for everything else, which is described
+//! below.
 //!
 //! Stages, each returning `Result<_, Reason>` so any step can end processing
 //! with its own counted reason: parse -> lookup -> route -> conntrack ->
@@ -25,6 +28,7 @@ mod answerable;
 mod conntrack;
 mod csum;
 mod events;
+mod fast;
 mod frag;
 mod icmp;
 mod lookup;
@@ -49,13 +53,36 @@ use crate::{
     stats::InterfaceCounters,
 };
 
-/// Entry point: runs the stages, counts the outcome, returns its action.
-/// Inlined into the wrapper `#[xdp]` exports: a program this size is
-/// otherwise left as a function of its own, and the call costs every
-/// packet about 10 ns in T6.
+/// Entry point, the attached program: the fast path (`fast`), or a tail
+/// call to [`fwd_xdp_full`] for everything else. Counts what it handles
+/// itself; the full program counts the rest.
 #[xdp]
 #[inline(always)]
 pub fn fwd_xdp(ctx: XdpContext) -> u32 {
+    let reason = match fast::relay(&ctx) {
+        Some(Ok(reason) | Err(reason)) => reason,
+        None => {
+            // SAFETY: a tail call to a program of the same type, which does
+            // not return when it succeeds.
+            unsafe { maps::PROGRAMS.tail_call(&ctx, FULL_PROGRAM) };
+            // The loader has not filled the slot (a bug of its own).
+            Reason::DropInternal
+        }
+    };
+    InterfaceCounters::of_ingress(&ctx).count(reason, frame_len(&ctx));
+    reason.action()
+}
+
+/// Slot of [`fwd_xdp_full`] in `PROGRAMS`.
+const FULL_PROGRAM: u32 = fwd_common::maps::PROGRAMS_FULL;
+
+/// The full program: runs the stages, counts the outcome, returns its
+/// action. Inlined into the wrapper `#[xdp]` exports: a program this size
+/// is otherwise left as a function of its own, and the call costs every
+/// packet about 10 ns in T6.
+#[xdp]
+#[inline(always)]
+pub fn fwd_xdp_full(ctx: XdpContext) -> u32 {
     let counters = InterfaceCounters::of_ingress(&ctx);
     let reason = match try_fwd(&ctx) {
         Ok(reason) | Err(reason) => reason,

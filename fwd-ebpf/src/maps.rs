@@ -4,7 +4,7 @@
 use aya_ebpf::{
     bindings::bpf_fib_lookup,
     macros::map,
-    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::LpmTrie, Array, DevMapHash, HashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use fwd_common::{
     access::Access4Key,
@@ -22,6 +22,11 @@ use fwd_common::{
 #[map(name = "SERVICES4")]
 pub static SERVICES4: HashMap<Service4Key, Service4> =
     HashMap::with_max_entries(MAX_SERVICE_KEYS, 0);
+
+/// Programs the attached one tail-calls: the full program in slot
+/// `PROGRAMS_FULL` (see `crate::fast`). Written by the loader.
+#[map(name = "PROGRAMS")]
+pub static PROGRAMS: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 /// The `allow` and `deny` source prefixes of services (see
 /// `fwd_common::access`). Written by the loader.

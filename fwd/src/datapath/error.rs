@@ -11,7 +11,7 @@ use aya::{
 use fwd_common::maps as names;
 use thiserror::Error;
 
-use super::{pin::MapShape, AttachedMode, PROGRAM};
+use super::{pin::MapShape, AttachedMode};
 
 /// What went wrong with the eBPF object, a map or an attachment.
 #[derive(Debug, Error)]
@@ -28,12 +28,31 @@ pub enum DatapathError {
         /// The map name.
         name: &'static str,
     },
-    /// The program is not in the object, or is not XDP.
-    #[error("the eBPF object has no XDP program {PROGRAM}")]
-    MissingProgram,
-    /// The kernel refused the program (the verifier log is in the source).
-    #[error("loading the XDP program {PROGRAM} into the kernel")]
-    LoadProgram(#[source] ProgramError),
+    /// A program is not in the object, or is not XDP.
+    #[error("the eBPF object has no XDP program {name}")]
+    MissingProgram {
+        /// The program's name ([`super::PROGRAM`] or [`super::FULL_PROGRAM`]).
+        name: &'static str,
+    },
+    /// The kernel refused a program (the verifier log is in the source).
+    #[error("loading the XDP program {name} into the kernel")]
+    LoadProgram {
+        /// The program's name.
+        name: &'static str,
+        /// What the kernel said.
+        #[source]
+        source: ProgramError,
+    },
+    /// The full program could not be put where the attached one
+    /// tail-calls it.
+    #[error("map PROGRAMS: placing {name}")]
+    PlaceProgram {
+        /// The program's name.
+        name: &'static str,
+        /// What failed.
+        #[source]
+        source: aya::maps::MapError,
+    },
     /// A map operation failed.
     #[error("map {map}: {op}")]
     Map {

@@ -19,9 +19,10 @@ mod stats;
 
 use aya::{
     maps::{
-        Array, DevMapHash, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray, RingBuf,
+        Array, DevMapHash, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray,
+        ProgramArray, RingBuf,
     },
-    programs::Xdp,
+    programs::{ProgramError, Xdp},
     Ebpf, EbpfLoader,
 };
 use fwd_common::{
@@ -48,6 +49,9 @@ const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 
 /// Name of the XDP program in the object.
 pub const PROGRAM: &str = "fwd_xdp";
+/// The full program, which [`PROGRAM`] tail-calls for every packet its
+/// fast path does not handle (through the map `PROGRAMS`).
+pub const FULL_PROGRAM: &str = "fwd_xdp_full";
 
 /// One interface the program is attached to.
 struct Attachment {
@@ -90,6 +94,9 @@ pub struct Datapath {
     frag4: HashMap<MapData, Frag4Key, Frag4>,
     frag_addrs: HashMap<MapData, u32, u32>,
     access: aya::maps::LpmTrie<MapData, fwd_common::access::Access4Key, u32>,
+    /// Held for the life of the datapath: a program array's entries are
+    /// cleared when no process holds it (unless pinned).
+    _programs: ProgramArray<MapData>,
     /// Taken once by the reader of held fragments.
     fragments: Option<RingBuf<MapData>>,
     ct_capacity: u32,
@@ -120,6 +127,21 @@ fn random_port_key() -> Result<[u32; 4], DatapathError> {
     }
     let word = |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     Ok([word(0), word(4), word(8), word(12)])
+}
+
+/// The XDP program `name` of the object.
+fn xdp<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp, DatapathError> {
+    ebpf.program_mut(name)
+        .ok_or(DatapathError::MissingProgram { name })?
+        .try_into()
+        .map_err(|_| DatapathError::MissingProgram { name })
+}
+
+/// Loads the XDP program `name` into the kernel.
+fn load_xdp(ebpf: &mut Ebpf, name: &'static str) -> Result<(), DatapathError> {
+    xdp(ebpf, name)?
+        .load()
+        .map_err(|source| DatapathError::LoadProgram { name, source })
 }
 
 fn typed<T: TryFrom<Map, Error = MapError>>(
@@ -189,12 +211,29 @@ impl Datapath {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(DatapathError::Load)?;
-        let program: &mut Xdp = ebpf
-            .program_mut(PROGRAM)
-            .ok_or(DatapathError::MissingProgram)?
-            .try_into()
-            .map_err(|_| DatapathError::MissingProgram)?;
-        program.load().map_err(DatapathError::LoadProgram)?;
+        // The full program first: the attached one tail-calls it, so it is
+        // in place (also in an adopted PROGRAMS, replacing the old one's)
+        // before the attached one is swapped in.
+        load_xdp(&mut ebpf, FULL_PROGRAM)?;
+        let full = xdp(&mut ebpf, FULL_PROGRAM)?
+            .fd()
+            .map_err(|source| DatapathError::LoadProgram {
+                name: FULL_PROGRAM,
+                source,
+            })?
+            .try_clone()
+            .map_err(|e| DatapathError::LoadProgram {
+                name: FULL_PROGRAM,
+                source: ProgramError::IOError(e),
+            })?;
+        let mut programs: ProgramArray<MapData> = typed(&mut ebpf, names::PROGRAMS)?;
+        programs
+            .set(names::PROGRAMS_FULL, &full, 0)
+            .map_err(|source| DatapathError::PlaceProgram {
+                name: FULL_PROGRAM,
+                source,
+            })?;
+        load_xdp(&mut ebpf, PROGRAM)?;
 
         let relay_config: Array<MapData, RelayConfig> = typed(&mut ebpf, names::RELAY_CONFIG)?;
         let mut dp = Datapath {
@@ -215,6 +254,7 @@ impl Datapath {
             frag4: typed(&mut ebpf, names::FRAG4)?,
             frag_addrs: typed(&mut ebpf, names::FRAG_ADDRS4)?,
             access: typed(&mut ebpf, names::ACCESS4)?,
+            _programs: programs,
             fragments: Some(typed(&mut ebpf, names::FRAGMENTS)?),
             ebpf,
             ct_capacity,
@@ -366,10 +406,20 @@ impl Datapath {
     /// The loaded program, for `BPF_PROG_TEST_RUN` in tests
     /// ([`aya::programs::TestRun`]).
     pub fn program(&mut self) -> &mut Xdp {
+        self.xdp_program(PROGRAM)
+    }
+
+    /// The full program the attached one tail-calls (tests look at the
+    /// maps it uses).
+    pub fn full_program(&mut self) -> &mut Xdp {
+        self.xdp_program(FULL_PROGRAM)
+    }
+
+    fn xdp_program(&mut self, name: &'static str) -> &mut Xdp {
         self.ebpf
-            .program_mut(PROGRAM)
+            .program_mut(name)
             .and_then(|p| <&mut Xdp>::try_from(p).ok())
-            .expect("load() checked that the object has the XDP program")
+            .expect("load() checked that the object has the XDP programs")
     }
 
     /// Every `CT4` entry (both halves of every flow), read in batches. An

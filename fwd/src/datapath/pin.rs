@@ -27,7 +27,7 @@ use crate::config::RelaySettings;
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fwd";
 
 /// Every map of the object: all are pinned, so counters survive restarts too.
-pub const MAPS: [&str; 20] = [
+pub const MAPS: [&str; 21] = [
     names::SERVICES4,
     names::BACKENDS4,
     names::MAGLEV,
@@ -48,6 +48,7 @@ pub const MAPS: [&str; 20] = [
     names::NEW_FLOW_SCRATCH,
     names::FIB_SCRATCH,
     names::ACCESS4,
+    names::PROGRAMS,
 ];
 
 /// The definition of a map as the kernel reports it.

@@ -110,15 +110,18 @@ pub fn broken_map_cases() -> Vec<(BreakMaps, Case)> {
     ]
 }
 
-/// The map of the program called `name`.
+/// The map called `name` of the programs (the attached one and the full
+/// one it tail-calls).
 fn map_named(dp: &mut Datapath, name: &str) -> MapData {
-    let ids = dp
-        .program()
-        .info()
-        .expect("program info")
-        .map_ids()
-        .expect("map ids")
-        .expect("the kernel lists the program's maps");
+    let map_ids = |p: &mut aya::programs::Xdp| {
+        p.info()
+            .expect("program info")
+            .map_ids()
+            .expect("map ids")
+            .expect("the kernel lists the program's maps")
+    };
+    let mut ids = map_ids(dp.program());
+    ids.extend(map_ids(dp.full_program()));
     ids.into_iter()
         .map(|id| MapData::from_id(id).expect("map by id"))
         .find(|m| {
