@@ -35,11 +35,7 @@ fn prefix(a: [u8; 4], len: u8) -> Prefix4 {
 fn plan(access: Access) -> Plan {
     let mut plan = env::plan();
     let id = plan.services.len() as u32;
-    let backend_id = plan
-        .services
-        .iter()
-        .map(|s| s.backends.len() as u32)
-        .sum::<u32>();
+    let backend_id = plan.backends().count() as u32;
     plan.services.push(PlannedService {
         id,
         name: "guarded".into(),
